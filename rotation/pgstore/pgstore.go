@@ -1,0 +1,440 @@
+// Package pgstore is the Postgres rotation.Store. All of rotor's SQL lives
+// here. Each exported method is one transaction; a transition is a single
+// UPDATE that checks the state, version and step it expects, so two
+// concurrent transitions cannot both win.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rotorhq/rotor/rotation"
+	"github.com/rotorhq/rotor/secretstore"
+)
+
+// Store is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+}
+
+// New returns a store over pool that stamps times with now. The schema must
+// be migrated (package migrations).
+func New(pool *pgxpool.Pool, now func() time.Time) *Store {
+	return &Store{pool: pool, now: now}
+}
+
+// stamp returns now in UTC at Postgres's microsecond precision, so a time
+// read back equals the time written.
+func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// inTx runs fn in a transaction and commits it if fn returns nil. It rolls
+// back on an error or a panic, with a context that survives the
+// cancellation of ctx so the rollback still reaches the server.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) (err error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return mapError(fmt.Errorf("begin transaction: %w", err))
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+
+	if err := fn(tx); err != nil {
+		return mapError(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return mapError(fmt.Errorf("commit: %w", err))
+	}
+	return nil
+}
+
+// mapError turns driver errors into rotation's kinds: the one place where
+// pgx errors are interpreted.
+func mapError(err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("%w: %w", rotation.ErrNotFound, err)
+	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation
+		return fmt.Errorf("%w: %w", rotation.ErrConflict, err)
+	case errors.As(err, &pgErr) && pgErr.Code == "40001": // serialization_failure
+		return fmt.Errorf("%w: %w", rotation.ErrConflict, err)
+	case errors.As(err, &pgErr):
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	default:
+		// Connection errors: the database is unreachable or went away.
+		if pgconn.SafeToRetry(err) || isConnError(err) {
+			return fmt.Errorf("%w: %w", rotation.ErrUnavailable, err)
+		}
+		return err
+	}
+}
+
+func isConnError(err error) bool {
+	var connErr *pgconn.ConnectError
+	return errors.As(err, &connErr) || pgconn.Timeout(err)
+}
+
+const credentialColumns = `c.id, c.organisation, c.organisation_id::text, c.client_id, c.auth_method,
+	c.rotation_period, c.min_dual_active, c.overlap, c.backend, c.secret_path, c.retire_mode,
+	c.last_retired_at, c.created_at,
+	(SELECT r.id::text FROM rotations r WHERE r.credential_id = c.id
+	   AND r.state IN ('requested', 'new_issued', 'dual_active'))`
+
+func scanCredential(row pgx.Row) (rotation.Credential, error) {
+	var (
+		c                     rotation.Credential
+		period, minDual, over int64
+		retireMode            string
+		lastRetired           *time.Time
+		openID                *string
+	)
+	err := row.Scan(&c.ID, &c.Organisation, &c.OrganisationID, &c.ClientID, &c.AuthMethod,
+		&period, &minDual, &over, &c.Backend, &c.SecretPath, &retireMode,
+		&lastRetired, &c.CreatedAt, &openID)
+	if err != nil {
+		return rotation.Credential{}, err
+	}
+	c.RotationPeriod = time.Duration(period) * time.Microsecond
+	c.MinDualActive = time.Duration(minDual) * time.Microsecond
+	c.Overlap = time.Duration(over) * time.Microsecond
+	c.RetireMode = secretstore.RetireMode(retireMode)
+	c.LastRetiredAt = timeOrZero(lastRetired)
+	c.CreatedAt = c.CreatedAt.UTC()
+	if openID != nil {
+		c.OpenRotationID = *openID
+	}
+	return c, nil
+}
+
+func (s *Store) SyncCredentials(ctx context.Context, creds []rotation.Credential) error {
+	now := s.stamp()
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, c := range creds {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO credentials (id, organisation, organisation_id, client_id, auth_method,
+					rotation_period, min_dual_active, overlap, backend, secret_path, retire_mode,
+					created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+				ON CONFLICT (id) DO UPDATE SET
+					organisation = EXCLUDED.organisation, organisation_id = EXCLUDED.organisation_id,
+					client_id = EXCLUDED.client_id, auth_method = EXCLUDED.auth_method,
+					rotation_period = EXCLUDED.rotation_period, min_dual_active = EXCLUDED.min_dual_active,
+					overlap = EXCLUDED.overlap, backend = EXCLUDED.backend,
+					secret_path = EXCLUDED.secret_path, retire_mode = EXCLUDED.retire_mode,
+					updated_at = EXCLUDED.updated_at`,
+				c.ID, c.Organisation, c.OrganisationID, c.ClientID, c.AuthMethod,
+				c.RotationPeriod.Microseconds(), c.MinDualActive.Microseconds(), c.Overlap.Microseconds(),
+				c.Backend, c.SecretPath, string(c.RetireMode), now)
+			if err != nil {
+				return fmt.Errorf("sync credential %s: %w", c.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) ListCredentials(ctx context.Context) ([]rotation.Credential, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+credentialColumns+` FROM credentials c
+		ORDER BY COALESCE(c.last_retired_at, c.created_at) + c.rotation_period * interval '1 microsecond', c.id`)
+	if err != nil {
+		return nil, mapError(fmt.Errorf("list credentials: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rotation.Credential, error) { return scanCredential(row) })
+	if err != nil {
+		return nil, mapError(fmt.Errorf("list credentials: %w", err))
+	}
+	return out, nil
+}
+
+func (s *Store) GetCredential(ctx context.Context, id string) (rotation.Credential, error) {
+	c, err := scanCredential(s.pool.QueryRow(ctx, `SELECT `+credentialColumns+` FROM credentials c WHERE c.id = $1`, id))
+	if err != nil {
+		return rotation.Credential{}, mapError(fmt.Errorf("get credential %s: %w", id, err))
+	}
+	return c, nil
+}
+
+const rotationColumns = `id::text, credential_id, kind, state, version, reason, ticket, requested_by,
+	step, step_by, step_reason, step_started_at, old_version, staged_version, new_version,
+	created_at, updated_at, issued_at, promoted_at, retired_at, cancelled_at`
+
+func scanRotation(row pgx.Row) (rotation.Rotation, error) {
+	var (
+		r                                         rotation.Rotation
+		kind, state                               string
+		step, stepBy, stepReason                  *string
+		oldV, stagedV, newV                       *string
+		stepStarted, issued, promoted, retired, c *time.Time
+	)
+	err := row.Scan(&r.ID, &r.CredentialID, &kind, &state, &r.Version, &r.Reason, &r.Ticket, &r.RequestedBy,
+		&step, &stepBy, &stepReason, &stepStarted, &oldV, &stagedV, &newV,
+		&r.CreatedAt, &r.UpdatedAt, &issued, &promoted, &retired, &c)
+	if err != nil {
+		return rotation.Rotation{}, err
+	}
+	r.Kind, r.State = rotation.Kind(kind), rotation.State(state)
+	r.Step, r.StepBy, r.StepReason = rotation.Step(deref(step)), deref(stepBy), deref(stepReason)
+	r.StepStartedAt = timeOrZero(stepStarted)
+	r.Versions = secretstore.Versions{
+		Old:    secretstore.Version(deref(oldV)),
+		Staged: secretstore.Version(deref(stagedV)),
+		New:    secretstore.Version(deref(newV)),
+	}
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	r.IssuedAt, r.PromotedAt = timeOrZero(issued), timeOrZero(promoted)
+	r.RetiredAt, r.CancelledAt = timeOrZero(retired), timeOrZero(c)
+	return r, nil
+}
+
+func (s *Store) CreateRotation(ctx context.Context, r rotation.Rotation, ev rotation.Event) (rotation.Rotation, error) {
+	now := s.stamp()
+	var out rotation.Rotation
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanRotation(tx.QueryRow(ctx, `
+			INSERT INTO rotations (id, credential_id, kind, state, version, reason, ticket, requested_by, created_at, updated_at)
+			VALUES ($1, $2, $3, 'requested', 1, $4, $5, $6, $7, $7)
+			RETURNING `+rotationColumns,
+			r.ID, r.CredentialID, string(r.Kind), r.Reason, r.Ticket, r.RequestedBy, now))
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
+				return fmt.Errorf("create rotation for credential %s: %w", r.CredentialID, rotation.ErrNotFound)
+			}
+			return fmt.Errorf("create rotation for credential %s: %w", r.CredentialID, err)
+		}
+		return insertEvent(ctx, tx, out, "", ev, now)
+	})
+	if err != nil {
+		return rotation.Rotation{}, err
+	}
+	return out, nil
+}
+
+func insertEvent(ctx context.Context, tx pgx.Tx, r rotation.Rotation, from rotation.State, ev rotation.Event, now time.Time) error {
+	var fromState *string
+	if from != "" {
+		f := string(from)
+		fromState = &f
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO events (rotation_id, credential_id, at, actor, action, from_state, to_state, reason, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		r.ID, r.CredentialID, now, ev.Actor, string(ev.Action), fromState, string(r.State), ev.Reason, ev.Detail)
+	if err != nil {
+		return fmt.Errorf("append %s event to rotation %s: %w", ev.Action, r.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) GetRotation(ctx context.Context, id string) (rotation.Rotation, error) {
+	if !isUUID(id) {
+		return rotation.Rotation{}, fmt.Errorf("get rotation %q: %w", id, rotation.ErrNotFound)
+	}
+	r, err := scanRotation(s.pool.QueryRow(ctx, `SELECT `+rotationColumns+` FROM rotations WHERE id = $1`, id))
+	if err != nil {
+		return rotation.Rotation{}, mapError(fmt.Errorf("get rotation %s: %w", id, err))
+	}
+	return r, nil
+}
+
+func (s *Store) ListRotations(ctx context.Context, credentialID string) ([]rotation.Rotation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+rotationColumns+` FROM rotations
+		WHERE credential_id = $1 ORDER BY created_at DESC, id DESC`, credentialID)
+	if err != nil {
+		return nil, mapError(fmt.Errorf("list rotations of credential %s: %w", credentialID, err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rotation.Rotation, error) { return scanRotation(row) })
+	if err != nil {
+		return nil, mapError(fmt.Errorf("list rotations of credential %s: %w", credentialID, err))
+	}
+	return out, nil
+}
+
+// Apply runs the change as one UPDATE whose WHERE clause is the optimistic
+// check. The SET clause computes the same fields as rotation.Change.Result;
+// in it, a bare column name is the value before the update.
+func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation, error) {
+	if !isUUID(c.RotationID) {
+		return rotation.Rotation{}, fmt.Errorf("change rotation %q: %w", c.RotationID, rotation.ErrNotFound)
+	}
+	if !rotation.Legal(c.From, c.To) {
+		return rotation.Rotation{}, fmt.Errorf("change rotation %s: %s to %s is not a legal transition", c.RotationID, c.From, c.To)
+	}
+
+	now := s.stamp()
+	setVersions := c.Versions != nil
+	var v secretstore.Versions
+	if setVersions {
+		v = *c.Versions
+	}
+
+	var out rotation.Rotation
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		out, err = scanRotation(tx.QueryRow(ctx, `
+			UPDATE rotations SET
+				state = $5::rotation_state,
+				issued_at = CASE WHEN $5 = 'new_issued' AND state <> 'new_issued' THEN COALESCE(issued_at, $6) ELSE issued_at END,
+				promoted_at = CASE
+					WHEN $5 = 'new_issued' AND state <> 'new_issued' THEN NULL
+					WHEN $5 = 'dual_active' AND state <> 'dual_active' THEN $6
+					ELSE promoted_at END,
+				retired_at = CASE WHEN $5 = 'old_retired' THEN $6 ELSE retired_at END,
+				cancelled_at = CASE WHEN $5 = 'cancelled' THEN $6 ELSE cancelled_at END,
+				step = NULLIF($7, '')::rotation_step,
+				step_by = NULLIF($8, ''),
+				step_reason = CASE WHEN $7 = '' THEN NULL ELSE $9 END,
+				step_started_at = CASE WHEN $7 = '' THEN NULL ELSE $6 END,
+				old_version = CASE WHEN $10 THEN NULLIF($11, '') ELSE old_version END,
+				staged_version = CASE WHEN $10 THEN NULLIF($12, '') ELSE staged_version END,
+				new_version = CASE WHEN $10 THEN NULLIF($13, '') ELSE new_version END,
+				version = version + 1,
+				updated_at = $6
+			WHERE id = $1 AND state = $2 AND version = $3 AND step IS NOT DISTINCT FROM NULLIF($4, '')::rotation_step
+			RETURNING `+rotationColumns,
+			c.RotationID, string(c.From), c.Version, string(c.Step),
+			string(c.To), now, string(c.NewStep), c.StepBy, c.StepReason,
+			setVersions, string(v.Old), string(v.Staged), string(v.New)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return s.explainMiss(ctx, tx, c)
+		}
+		if err != nil {
+			return fmt.Errorf("change rotation %s: %w", c.RotationID, err)
+		}
+
+		if c.Event != nil {
+			if err := insertEvent(ctx, tx, out, c.From, *c.Event, now); err != nil {
+				return err
+			}
+		}
+		if out.State == rotation.StateOldRetired {
+			_, err := tx.Exec(ctx, `UPDATE credentials SET last_retired_at = $2, updated_at = $2 WHERE id = $1`, out.CredentialID, now)
+			if err != nil {
+				return fmt.Errorf("record retirement on credential %s: %w", out.CredentialID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rotation.Rotation{}, err
+	}
+	return out, nil
+}
+
+// explainMiss tells a rotation that does not exist from one that moved on.
+func (s *Store) explainMiss(ctx context.Context, tx pgx.Tx, c rotation.Change) error {
+	var (
+		state   string
+		version int64
+	)
+	err := tx.QueryRow(ctx, `SELECT state, version FROM rotations WHERE id = $1`, c.RotationID).Scan(&state, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("change rotation %s: %w", c.RotationID, rotation.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("change rotation %s: %w", c.RotationID, err)
+	}
+	return fmt.Errorf("change rotation %s: it is %s at version %d, not %s at version %d: %w",
+		c.RotationID, state, version, c.From, c.Version, rotation.ErrConflict)
+}
+
+func (s *Store) ListEvents(ctx context.Context, rotationID string) ([]rotation.Event, error) {
+	if _, err := s.GetRotation(ctx, rotationID); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, rotation_id::text, credential_id, at, actor, action, COALESCE(from_state::text, ''), to_state, reason, detail
+		FROM events WHERE rotation_id = $1 ORDER BY id`, rotationID)
+	if err != nil {
+		return nil, mapError(fmt.Errorf("list events of rotation %s: %w", rotationID, err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rotation.Event, error) {
+		var (
+			e                  rotation.Event
+			action, from, toSt string
+		)
+		err := row.Scan(&e.ID, &e.RotationID, &e.CredentialID, &e.At, &e.Actor, &action, &from, &toSt, &e.Reason, &e.Detail)
+		e.Action, e.From, e.To, e.At = rotation.Action(action), rotation.State(from), rotation.State(toSt), e.At.UTC()
+		return e, err
+	})
+	if err != nil {
+		return nil, mapError(fmt.Errorf("list events of rotation %s: %w", rotationID, err))
+	}
+	return out, nil
+}
+
+func (s *Store) ListUnfinished(ctx context.Context) ([]rotation.Rotation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+rotationColumns+` FROM rotations WHERE step IS NOT NULL ORDER BY id`)
+	if err != nil {
+		return nil, mapError(fmt.Errorf("list unfinished rotations: %w", err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rotation.Rotation, error) { return scanRotation(row) })
+	if err != nil {
+		return nil, mapError(fmt.Errorf("list unfinished rotations: %w", err))
+	}
+	return out, nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return mapError(fmt.Errorf("ping database: %w", err))
+	}
+	return nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func timeOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// isUUID reports whether id has the shape of a UUID, so that a malformed id
+// is "not found" rather than a Postgres syntax error.
+func isUUID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i, ch := range id {
+		switch i {
+		case 8, 13, 18, 23:
+			if ch != '-' {
+				return false
+			}
+		default:
+			if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f' || 'A' <= ch && ch <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var _ rotation.Store = (*Store)(nil)

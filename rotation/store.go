@@ -1,0 +1,170 @@
+package rotation
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rotorhq/rotor/secretstore"
+)
+
+// Store persists credentials, rotations and audit events. The Postgres
+// store is the real one; the memory store serves `rotor dev` and passes the
+// same contract suite (rotation/storetest).
+//
+// Errors: ErrNotFound for an unknown id, ErrConflict when a change lost to
+// another one or would open a second rotation for a credential. Methods
+// never return a zero value with a nil error for something missing.
+type Store interface {
+	// SyncCredentials inserts or updates the configured credentials. It
+	// keeps what rotor learned (CreatedAt, LastRetiredAt). Credentials
+	// missing from creds are kept, because audit events refer to them.
+	SyncCredentials(ctx context.Context, creds []Credential) error
+
+	// ListCredentials returns every credential ordered by next due date,
+	// then id, with OpenRotationID set.
+	ListCredentials(ctx context.Context) ([]Credential, error)
+
+	// GetCredential returns one credential with OpenRotationID set.
+	GetCredential(ctx context.Context, id string) (Credential, error)
+
+	// CreateRotation inserts r in StateRequested, with Version 1 and the
+	// store's clock for CreatedAt and UpdatedAt, and appends ev in the same
+	// transaction. A credential with an open rotation is ErrConflict.
+	CreateRotation(ctx context.Context, r Rotation, ev Event) (Rotation, error)
+
+	// GetRotation returns one rotation.
+	GetRotation(ctx context.Context, id string) (Rotation, error)
+
+	// ListRotations returns a credential's rotations, newest first.
+	ListRotations(ctx context.Context, credentialID string) ([]Rotation, error)
+
+	// Apply makes one change in one transaction: it updates the rotation
+	// only if it is still in c.From, at c.Version and with c.Step in
+	// progress, and appends c.Event if there is one. A rotation that moved
+	// on is ErrConflict.
+	Apply(ctx context.Context, c Change) (Rotation, error)
+
+	// ListEvents returns a rotation's audit events, oldest first.
+	ListEvents(ctx context.Context, rotationID string) ([]Event, error)
+
+	// ListUnfinished returns rotations with a step in progress.
+	ListUnfinished(ctx context.Context) ([]Rotation, error)
+}
+
+// Change is one optimistic update of a rotation. The store stamps "now"
+// from its clock once: UpdatedAt, the timestamp of the state entered,
+// StepStartedAt and the event's time all carry the same instant.
+type Change struct {
+	RotationID string
+
+	// What the caller read: the change applies only if they still hold.
+	From    State
+	Version int64
+	Step    Step
+
+	// What the rotation becomes.
+	To         State
+	NewStep    Step   // the step now in progress, StepNone when it ends
+	StepBy     string // who asked for NewStep
+	StepReason string
+
+	// Versions replaces the recorded backend versions when not nil.
+	Versions *secretstore.Versions
+
+	// Event is appended in the same transaction when not nil. The store
+	// fills RotationID, CredentialID, At, From and To.
+	Event *Event
+}
+
+// Transitions lists the legal state changes. A Change whose From and To
+// differ must be one of them; the database enforces the same set.
+var Transitions = map[State][]State{
+	StateRequested:  {StateNewIssued, StateCancelled},
+	StateNewIssued:  {StateDualActive, StateCancelled},
+	StateDualActive: {StateOldRetired, StateNewIssued},
+}
+
+// Legal reports whether a rotation may move from one state to another.
+// Staying in the same open state is legal: it starts or ends a step.
+func Legal(from, to State) bool {
+	if from == to {
+		return !from.Terminal()
+	}
+	for _, s := range Transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// stepStates says in which state each step may be in progress.
+var stepStates = map[Step]State{
+	StepStage:    StateRequested,
+	StepPromote:  StateNewIssued,
+	StepDiscard:  StateNewIssued,
+	StepRollback: StateDualActive,
+	StepRetire:   StateDualActive,
+}
+
+// CheckInvariants reports the first rule that r breaks: the same rules the
+// Postgres schema enforces with CHECK constraints. The memory store calls it
+// so that both stores refuse the same rows.
+func CheckInvariants(r Rotation) error {
+	switch {
+	case !r.State.Valid():
+		return fmt.Errorf("rotation %s: unknown state %q", r.ID, r.State)
+	case !r.Kind.Valid():
+		return fmt.Errorf("rotation %s: unknown kind %q", r.ID, r.Kind)
+	case r.Version < 1:
+		return fmt.Errorf("rotation %s: version %d below 1", r.ID, r.Version)
+	case r.Step != StepNone && stepStates[r.Step] != r.State:
+		return fmt.Errorf("rotation %s: step %q cannot be in progress in state %s", r.ID, r.Step, r.State)
+	case (r.Step == StepNone) != r.StepStartedAt.IsZero() || (r.Step == StepNone) != (r.StepBy == ""):
+		return fmt.Errorf("rotation %s: step, its start time and its actor must be set together", r.ID)
+	case r.State == StateRequested && (!r.IssuedAt.IsZero() || r.Versions.Staged != ""):
+		return fmt.Errorf("rotation %s: requested yet issued", r.ID)
+	case r.State == StateNewIssued && (r.IssuedAt.IsZero() || r.Versions.Staged == "" || !r.PromotedAt.IsZero()):
+		return fmt.Errorf("rotation %s: new_issued needs an issue time and a staged version and no promotion time", r.ID)
+	case r.State == StateDualActive && (r.PromotedAt.IsZero() || r.Versions.New == "" || r.Versions.Old == ""):
+		return fmt.Errorf("rotation %s: dual_active needs a promotion time and old and new versions", r.ID)
+	case r.State == StateOldRetired && (r.RetiredAt.IsZero() || r.PromotedAt.IsZero()):
+		return fmt.Errorf("rotation %s: old_retired needs retirement and promotion times", r.ID)
+	case r.State == StateCancelled && (r.CancelledAt.IsZero() || !r.PromotedAt.IsZero()):
+		return fmt.Errorf("rotation %s: cancelled needs a cancellation time and no promotion", r.ID)
+	}
+	return nil
+}
+
+// Result returns the rotation that c makes of r at now, without checking
+// that c matches r. The memory store uses it; the Postgres store's UPDATE
+// computes the same fields, and the contract suite compares the two.
+func (c Change) Result(r Rotation, now time.Time) Rotation {
+	if c.To != r.State {
+		switch c.To {
+		case StateNewIssued:
+			if r.IssuedAt.IsZero() {
+				r.IssuedAt = now
+			}
+			r.PromotedAt = time.Time{}
+		case StateDualActive:
+			r.PromotedAt = now
+		case StateOldRetired:
+			r.RetiredAt = now
+		case StateCancelled:
+			r.CancelledAt = now
+		}
+	}
+	r.State = c.To
+	r.Step, r.StepBy, r.StepReason, r.StepStartedAt = c.NewStep, c.StepBy, c.StepReason, time.Time{}
+	if c.NewStep != StepNone {
+		r.StepStartedAt = now
+	}
+	if c.Versions != nil {
+		r.Versions = *c.Versions
+	}
+	r.Version++
+	r.UpdatedAt = now
+	return r
+}
