@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,40 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
+	schema := NewSchema(t)
+	pool, err := Open(ctx, URL(), schema)
+	if err != nil {
+		t.Fatalf("open pool on schema %s: %v", schema, err)
+	}
+	t.Cleanup(pool.Close)
+
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	if err := migrations.Up(ctx, db, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrate schema %s: %v", schema, err)
+	}
+	return pool
+}
+
+// SchemaURL returns the test database's URL with a new, empty schema as
+// its search path, for tests that run rotor's own migrations. The schema is
+// dropped when the test ends.
+func SchemaURL(t testing.TB) (url, schema string) {
+	t.Helper()
+	schema = NewSchema(t)
+	sep := "?"
+	if strings.Contains(URL(), "?") {
+		sep = "&"
+	}
+	return URL() + sep + "search_path=" + schema, schema
+}
+
+// NewSchema creates an empty schema and drops it when the test ends.
+func NewSchema(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
 	admin, err := pgx.Connect(ctx, URL())
 	if err != nil {
 		unavailable(t, err)
@@ -66,19 +101,7 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-
-	pool, err := Open(ctx, URL(), schema)
-	if err != nil {
-		t.Fatalf("open pool on schema %s: %v", schema, err)
-	}
-	t.Cleanup(pool.Close)
-
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	if err := migrations.Up(ctx, db, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("migrate schema %s: %v", schema, err)
-	}
-	return pool
+	return schema
 }
 
 // Open returns a pool on url whose connections use schema as their search

@@ -1,0 +1,91 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/rotorhq/rotor/rotation"
+)
+
+// httpError is a failure of the HTTP layer itself: a malformed body, a
+// missing login, a role too small.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+func badRequest(code, message string) error {
+	return &httpError{status: http.StatusBadRequest, code: code, message: message}
+}
+
+// statusOf is the one table from rotor's error kinds to HTTP status.
+var statusOf = []struct {
+	kind   error
+	status int
+}{
+	{rotation.ErrInvalid, http.StatusBadRequest},
+	{rotation.ErrNotFound, http.StatusNotFound},
+	{rotation.ErrConflict, http.StatusConflict},
+	{rotation.ErrRejected, http.StatusUnprocessableEntity},
+	{rotation.ErrInconclusive, http.StatusBadGateway},
+	{rotation.ErrUnavailable, http.StatusServiceUnavailable},
+}
+
+// describe returns the status, code and message a client sees for err.
+// Errors without a message written for people are internal: the client
+// gets the request id, and the log gets the error.
+func describe(err error, requestID string) (status int, code, message string, internal bool) {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.status, he.code, he.message, false
+	}
+	if e, ok := rotation.AsError(err); ok {
+		for _, row := range statusOf {
+			if errors.Is(e.Kind, row.kind) {
+				return row.status, e.Code, e.Message, false
+			}
+		}
+	}
+	if errors.Is(err, rotation.ErrUnavailable) {
+		return http.StatusServiceUnavailable, "database_unavailable", "rotor's database is unavailable, so nothing was changed. Try again in a moment.", true
+	}
+	return http.StatusInternalServerError, "internal",
+		"rotor hit an internal error and changed nothing it could not undo. Look for request " + requestID + " in rotor's log.", true
+}
+
+// fail renders err for the surface the request came from: JSON under
+// /api/ and /dev/, an HTML page elsewhere.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	reqID := middleware.GetReqID(r.Context())
+	status, code, message, internal := describe(err, reqID)
+	if internal {
+		s.log.ErrorContext(r.Context(), "request failed", "error", err, "request_id", reqID, "method", r.Method, "path", r.URL.Path)
+	} else if status >= 500 {
+		s.log.WarnContext(r.Context(), "request failed", "error", err, "code", code, "request_id", reqID)
+	}
+
+	if wantsJSON(r) {
+		writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: message}})
+		return
+	}
+	s.renderError(w, r, status, message)
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/dev/")
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}

@@ -1,0 +1,188 @@
+// Package api serves rotor over HTTP: the JSON API under /api/v1, the
+// operators' web UI, health and readiness, and in `rotor dev` the simulated
+// Persium's endpoints. Handlers return errors; one adapter per surface
+// renders them, with one table from error kinds to HTTP status.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/rotorhq/rotor/rotation"
+	"github.com/rotorhq/rotor/secret"
+)
+
+// DevPersium is the simulated Persium of `rotor dev`. It is nil in
+// production, and its routes do not exist there.
+type DevPersium interface {
+	Issue(clientID string) (secret.Value, error)
+	RetireOld(clientID string) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Service *rotation.Service
+	Auth    Authenticator
+	Logger  *slog.Logger
+	Now     func() time.Time // default time.Now
+
+	// Location is the time zone dates are shown in. Default UTC.
+	Location *time.Location
+
+	// Ready reports whether rotor can serve: the database answers and its
+	// schema is current. nil means always ready.
+	Ready func(ctx context.Context) error
+
+	// Dev, when set, adds the simulated Persium's routes and UI panel.
+	Dev DevPersium
+}
+
+// Server is rotor's HTTP surface.
+type Server struct {
+	svc   *rotation.Service
+	auth  Authenticator
+	log   *slog.Logger
+	now   func() time.Time
+	loc   *time.Location
+	ready func(ctx context.Context) error
+	dev   DevPersium
+	pages *pages
+}
+
+// New returns a Server. It parses every page template, so a missing or
+// broken template fails here rather than on the first request.
+func New(o Options) (*Server, error) {
+	s := &Server{svc: o.Service, auth: o.Auth, log: o.Logger, now: o.Now, loc: o.Location, ready: o.Ready, dev: o.Dev}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.loc == nil {
+		s.loc = time.UTC
+	}
+	if s.auth == nil {
+		return nil, errors.New("api: an Authenticator is required")
+	}
+	p, err := parsePages(s.templateFuncs())
+	if err != nil {
+		return nil, err
+	}
+	s.pages = p
+	return s, nil
+}
+
+// Handler returns the router with every route and middleware.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(s.logRequests)
+	r.Use(middleware.Recoverer)
+	r.Use(securityHeaders)
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+
+	// State-changing requests from another origin are refused, so a page
+	// on another site cannot drive rotations through an operator's browser.
+	csrf := http.NewCrossOriginProtection()
+	r.Group(func(r chi.Router) {
+		r.Use(csrf.Handler)
+		r.Use(s.authenticate)
+		r.Route("/api/v1", s.jsonRoutes)
+		s.uiRoutes(r)
+		if s.dev != nil {
+			s.devRoutes(r)
+		}
+	})
+	r.NotFound(s.notFound)
+	r.MethodNotAllowed(s.methodNotAllowed)
+	return r
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			s.log.WarnContext(r.Context(), "not ready", "error", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: " + readinessMessage(err) + "\n"))
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// readinessMessage says what is down without internal detail.
+func readinessMessage(err error) string {
+	var re *ReadinessError
+	if errors.As(err, &re) {
+		return re.Component + " " + re.Problem
+	}
+	return "a dependency is unavailable (see rotor's log)"
+}
+
+// ReadinessError names the dependency that is not ready, for /readyz.
+type ReadinessError struct {
+	Component string // "database", "migrations"
+	Problem   string // "unreachable", "2 migrations pending"
+	Err       error
+}
+
+func (e *ReadinessError) Error() string { return e.Component + " " + e.Problem + ": " + e.Err.Error() }
+func (e *ReadinessError) Unwrap() error { return e.Err }
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests logs one line per request with the route pattern, never the
+// query string or body.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "(unmatched)"
+		}
+		level := slog.LevelInfo
+		if ww.Status() >= 500 {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(r.Context(), level, "http request",
+			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", ww.Status()),
+			slog.Int64("duration_us", time.Since(start).Microseconds()), slog.String("request_id", middleware.GetReqID(r.Context())))
+	})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, &httpError{status: http.StatusNotFound, code: "not_found", message: "There is no page or endpoint at this address."})
+}
+
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "This address does not accept " + r.Method + " requests."})
+}

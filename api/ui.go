@@ -1,0 +1,404 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/rotorhq/rotor/rotation"
+	"github.com/rotorhq/rotor/secret"
+	"github.com/rotorhq/rotor/web"
+)
+
+// pageNames lists every page template. parsePages fails if one is missing.
+var pageNames = []string{"dashboard", "credential", "rotation", "issued", "error"}
+
+type pages struct {
+	byName map[string]*template.Template
+}
+
+func parsePages(funcs template.FuncMap) (*pages, error) {
+	p := &pages{byName: make(map[string]*template.Template)}
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(funcs).ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", name, err)
+		}
+		p.byName[name] = t
+	}
+	return p, nil
+}
+
+func (s *Server) templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"fmtTime": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.In(s.loc).Format("2006-01-02 15:04 MST")
+		},
+		"duration": formatDuration,
+	}
+}
+
+// formatDuration prints whole days as days, the rest as Go does.
+func formatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		days := d / (24 * time.Hour)
+		if days == 1 {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", days)
+	}
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
+}
+
+// page is what every page template receives besides its own data.
+type page struct {
+	Title     string
+	Principal Principal
+	Dev       bool
+	Notice    string
+	Error     string
+}
+
+// render executes a page into a buffer, and writes status and headers only
+// once it succeeded.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := s.pages.byName[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.log.ErrorContext(r.Context(), "render page", "page", name, "error", err)
+		http.Error(w, "rotor could not render this page; see rotor's log.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (s *Server) base(r *http.Request, title string) page {
+	return page{Title: title, Principal: principal(r.Context()), Dev: s.dev != nil, Notice: notices[r.URL.Query().Get("done")]}
+}
+
+// notices are the confirmations shown after a redirect, keyed by the
+// "done" query parameter, so no free text travels in a URL.
+var notices = map[string]string{
+	"requested":       "Rotation requested. Send Persium the text below.",
+	"issued":          "The token endpoint accepted the new secret, and it is staged. Consumers still read the old one.",
+	"promoted":        "Promoted: consumers now read the new secret. The old one still works until Persium retires it.",
+	"retired":         "The old secret is retired: the token endpoint rejects it, and its version is retired in the secrets manager.",
+	"rolledback":      "Rolled back: consumers read the old secret again.",
+	"cancelled":       "Rotation cancelled.",
+	"persium-retired": "The simulated Persium retired the old secret.",
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, message string) {
+	heading := http.StatusText(status)
+	if heading == "" {
+		heading = "Error"
+	}
+	s.render(w, r, status, "error", struct {
+		page
+		Heading, Message string
+	}{s.base(r, heading), heading, message})
+}
+
+// uiHandler adapts an HTML handler that returns an error.
+func (s *Server) uiHandler(h func(w http.ResponseWriter, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	}
+}
+
+func (s *Server) uiRoutes(r chi.Router) {
+	static, _ := fs.Sub(web.Static, "static")
+	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static)))
+	r.Get("/", s.uiHandler(s.dashboard))
+	r.Get("/credentials/{id}", s.uiHandler(s.credentialPage))
+	r.Post("/credentials/{id}/rotations", s.uiHandler(s.uiRequest))
+	r.Get("/rotations/{id}", s.uiHandler(s.rotationPage))
+	r.Post("/rotations/{id}/issued", s.uiHandler(s.uiIssued))
+	r.Post("/rotations/{id}/promote", s.uiHandler(s.uiPromote))
+	r.Post("/rotations/{id}/rollback", s.uiHandler(s.uiRollback))
+	r.Post("/rotations/{id}/retire", s.uiHandler(s.uiRetire))
+	r.Post("/rotations/{id}/cancel", s.uiHandler(s.uiCancel))
+}
+
+type dueView struct {
+	NextDue  string
+	DueText  string
+	DueClass string
+}
+
+// due describes a due date relative to now: overdue, due within 14 days,
+// or later.
+func (s *Server) due(c rotation.Credential) dueView {
+	at := c.NextDueAt()
+	left := at.Sub(s.now())
+	days := int(math.Ceil(left.Hours() / 24))
+	v := dueView{NextDue: at.In(s.loc).Format("2006-01-02 15:04 MST")}
+	switch {
+	case left < 0:
+		v.DueClass, v.DueText = "overdue", fmt.Sprintf("overdue by %d days", int(-left.Hours()/24))
+	case days < 14:
+		v.DueClass, v.DueText = "soon", fmt.Sprintf("due in %d days", days)
+	default:
+		v.DueText = fmt.Sprintf("in %d days", days)
+	}
+	return v
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
+	if _, err := require(r, RoleViewer); err != nil {
+		return err
+	}
+	creds, err := s.svc.Store().ListCredentials(r.Context())
+	if err != nil {
+		return err
+	}
+	type row struct {
+		rotation.Credential
+		dueView
+		OpenState rotation.State
+	}
+	rows := make([]row, len(creds))
+	for i, c := range creds {
+		rows[i] = row{Credential: c, dueView: s.due(c)}
+		if c.OpenRotationID != "" {
+			if open, err := s.svc.Store().GetRotation(r.Context(), c.OpenRotationID); err == nil {
+				rows[i].OpenState = open.State
+			}
+		}
+	}
+	s.render(w, r, http.StatusOK, "dashboard", struct {
+		page
+		Credentials []row
+		Zone        string
+	}{s.base(r, "Credentials"), rows, s.loc.String()})
+	return nil
+}
+
+func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
+	if _, err := require(r, RoleViewer); err != nil {
+		return err
+	}
+	c, err := s.credential(r)
+	if err != nil {
+		return err
+	}
+	rotations, err := s.svc.Store().ListRotations(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, "credential", struct {
+		page
+		Credential rotation.Credential
+		Due        dueView
+		Rotations  []rotation.Rotation
+		CanOperate bool
+	}{s.base(r, c.ID), c, s.due(c), rotations, principal(r.Context()).Role >= RoleOperator})
+	return nil
+}
+
+// rotationPage renders a rotation; formError, when not empty, is shown
+// above the forms with the given status.
+func (s *Server) rotationPage(w http.ResponseWriter, r *http.Request) error {
+	return s.renderRotation(w, r, http.StatusOK, "")
+}
+
+func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status int, formError string) error {
+	if _, err := require(r, RoleViewer); err != nil {
+		return err
+	}
+	rot, err := s.rotation(r)
+	if err != nil {
+		return err
+	}
+	c, err := s.svc.Store().GetCredential(r.Context(), rot.CredentialID)
+	if err != nil {
+		return err
+	}
+	events, err := s.svc.Store().ListEvents(r.Context(), rot.ID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	next := rotation.Next(rot, c, now)
+	base := s.base(r, "Rotation of "+c.ID)
+	base.Error = formError
+	if formError != "" {
+		base.Notice = ""
+	}
+	s.render(w, r, status, "rotation", struct {
+		page
+		Rotation    rotation.Rotation
+		Credential  rotation.Credential
+		Next        rotation.NextAction
+		Events      []rotation.Event
+		RequestText string
+		RetireText  string
+		RetireEarly bool
+		CanOperate  bool
+	}{
+		page: base, Rotation: rot, Credential: c, Next: next, Events: events,
+		RequestText: rotation.RequestText(c, rot), RetireText: rotation.RetireText(c, rot),
+		RetireEarly: next.Action == "retire" && now.Before(next.After),
+		CanOperate:  principal(r.Context()).Role >= RoleOperator,
+	})
+	return nil
+}
+
+// parseForm reads a url-encoded form within maxBody and checks that every
+// value is valid UTF-8.
+func parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return &httpError{status: http.StatusRequestEntityTooLarge, code: "body_too_large", message: fmt.Sprintf("The form is larger than %d bytes.", maxBody)}
+		}
+		return badRequest("invalid_form", "rotor could not read the form. Reload the page and submit it again.")
+	}
+	for _, values := range r.PostForm {
+		for _, v := range values {
+			if !utf8.ValidString(v) {
+				return badRequest("invalid_form", "The form contains text that is not valid UTF-8.")
+			}
+		}
+	}
+	return nil
+}
+
+// transitionResult redirects to the rotation page after a success, and
+// re-renders the page with the error after a failure that belongs to the
+// form (anything but an unknown rotation or an internal error).
+func (s *Server) transitionResult(w http.ResponseWriter, r *http.Request, rotationID, done string, err error) error {
+	if err == nil {
+		http.Redirect(w, r, "/rotations/"+url.PathEscape(rotationID)+"?done="+done, http.StatusSeeOther)
+		return nil
+	}
+	status, _, message, internal := describe(err, "")
+	if internal || status == http.StatusNotFound || status == http.StatusForbidden {
+		return err
+	}
+	if status >= 500 {
+		s.log.WarnContext(r.Context(), "transition failed", "rotation_id", rotationID, "error", err)
+	}
+	return s.renderRotation(w, r, status, message)
+}
+
+func (s *Server) uiRequest(w http.ResponseWriter, r *http.Request) error {
+	p, err := require(r, RoleOperator)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	c, err := s.credential(r)
+	if err != nil {
+		return err
+	}
+	rot, err := s.svc.Request(r.Context(), p.Name, c.ID, rotation.RequestInput{
+		Kind: rotation.Kind(r.PostFormValue("kind")), Reason: r.PostFormValue("reason"), Ticket: r.PostFormValue("ticket"),
+	})
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/rotations/"+rot.ID+"?done=requested", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) uiIssued(w http.ResponseWriter, r *http.Request) error {
+	p, err := require(r, RoleOperator)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	v := secret.New(r.PostFormValue("secret"))
+	r.PostForm.Del("secret")
+	r.Form.Del("secret")
+	_, err = s.svc.RecordIssued(r.Context(), p.Name, id, rotation.IssuedInput{Secret: v, Reason: r.PostFormValue("reason")})
+	return s.transitionResult(w, r, id, "issued", err)
+}
+
+func (s *Server) uiPromote(w http.ResponseWriter, r *http.Request) error {
+	p, err := require(r, RoleOperator)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	_, err = s.svc.Promote(r.Context(), p.Name, id, r.PostFormValue("reason"))
+	return s.transitionResult(w, r, id, "promoted", err)
+}
+
+func (s *Server) uiRollback(w http.ResponseWriter, r *http.Request) error {
+	p, err := require(r, RoleOperator)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	_, err = s.svc.Rollback(r.Context(), p.Name, id, r.PostFormValue("reason"))
+	return s.transitionResult(w, r, id, "rolledback", err)
+}
+
+func (s *Server) uiRetire(w http.ResponseWriter, r *http.Request) error {
+	p, err := require(r, RoleOperator)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	_, err = s.svc.Retire(r.Context(), p.Name, id, rotation.RetireInput{
+		PersiumConfirmed: r.PostFormValue("persium_confirmed") == "true",
+		Reason:           r.PostFormValue("reason"),
+	})
+	return s.transitionResult(w, r, id, "retired", err)
+}
+
+func (s *Server) uiCancel(w http.ResponseWriter, r *http.Request) error {
+	p, err := require(r, RoleOperator)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	_, err = s.svc.Cancel(r.Context(), p.Name, id, r.PostFormValue("reason"))
+	return s.transitionResult(w, r, id, "cancelled", err)
+}
+
+// safeReturn accepts only a local rotation path as a redirect target.
+func safeReturn(target string) string {
+	if strings.HasPrefix(target, "/rotations/") && !strings.ContainsAny(target, "\\?#") && !strings.HasPrefix(target, "//") {
+		return target
+	}
+	return "/"
+}

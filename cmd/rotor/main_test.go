@@ -1,0 +1,416 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rotorhq/rotor/internal/pgtest"
+	"github.com/rotorhq/rotor/persiumsim"
+	"github.com/rotorhq/rotor/secret"
+	"github.com/rotorhq/rotor/secretstore/vault/vaultfake"
+)
+
+// canary is the secret consumers read before the rotation. The search at
+// the end of the end-to-end test looks for it, in every encoding it could
+// leak in, in everything rotor wrote.
+var canary = secret.New("CANARY-e2e+/=:% é-3b7d")
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// rotorProcess is rotor's run function booted on port 0 in the test
+// process, as `rotor serve` or `rotor dev` would run.
+type rotorProcess struct {
+	t      *testing.T
+	url    string
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan int
+	once   sync.Once
+
+	mu     sync.Mutex
+	bodies []string
+}
+
+func start(t *testing.T, args []string, env map[string]string) *rotorProcess {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	outR, outW := io.Pipe()
+	p := &rotorProcess{t: t, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		code := run(ctx, args, outW, p.stderr, func(k string) string { return env[k] })
+		outW.Close()
+		p.done <- code
+	}()
+
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "rotor: serving "); ok {
+				urls <- u
+			}
+		}
+		close(urls)
+	}()
+	select {
+	case u, ok := <-urls:
+		if !ok {
+			t.Fatalf("rotor exited before serving: %s", p.stderr.String())
+		}
+		p.url = u
+	case <-time.After(30 * time.Second):
+		t.Fatalf("rotor did not serve within 30s: %s", p.stderr.String())
+	}
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+// stop cancels rotor's context, as SIGTERM does, and checks that it shut
+// down cleanly.
+func (p *rotorProcess) stop() {
+	p.once.Do(func() {
+		p.cancel()
+		select {
+		case code := <-p.done:
+			if code != 0 {
+				p.t.Errorf("rotor exited with %d: %s", code, p.stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			p.t.Errorf("rotor did not stop within 30s")
+		}
+	})
+}
+
+func (p *rotorProcess) call(method, path, body string) (int, map[string]any) {
+	p.t.Helper()
+	req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
+	if err != nil {
+		p.t.Fatalf("NewRequest: %v", err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	p.mu.Lock()
+	p.bodies = append(p.bodies, string(raw))
+	p.mu.Unlock()
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+func (p *rotorProcess) must(status int, method, path, body string) map[string]any {
+	p.t.Helper()
+	got, m := p.call(method, path, body)
+	if got != status {
+		p.t.Fatalf("%s %s: status %d, want %d: %v", method, path, got, status, m)
+	}
+	return m
+}
+
+// tokenEndpoint starts the simulated Persium over TLS and writes its CA
+// certificate to a file for the configuration.
+func tokenEndpoint(t *testing.T, dir string) (*persiumsim.Server, *httptest.Server, string) {
+	t.Helper()
+	sim := persiumsim.New(persiumsim.Options{})
+	ts := httptest.NewTLSServer(sim)
+	t.Cleanup(ts.Close)
+	caFile := filepath.Join(dir, "persium-ca.pem")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
+		t.Fatalf("write CA file: %v", err)
+	}
+	return sim, ts, caFile
+}
+
+// The whole rotation, end to end: `rotor serve` on Postgres, the Vault KV
+// v2 fake, and the TLS token endpoint, driven through the JSON API.
+func TestServeRotationEndToEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dbURL, schema := pgtest.SchemaURL(t)
+	sim, ts, caFile := tokenEndpoint(t, dir)
+	sim.AddClient("client-a", canary)
+
+	vault := vaultfake.New(t)
+	original := map[string]any{"client_id": "client-a", "client_secret": canary.Reveal(), "token_url": ts.URL + sim.TokenPath(), "retries": 3}
+	if _, err := vault.Put("secret", "persium/cred-a", original); err != nil {
+		t.Fatalf("seed Vault: %v", err)
+	}
+
+	configPath := filepath.Join(dir, "rotor.yaml")
+	config := fmt.Sprintf(`persium:
+  token_url: %[1]s/realms/persium/protocol/openid-connect/token
+  api_url: %[1]s/api
+  hosts: [127.0.0.1]
+  ca_file: %[2]s
+backends:
+  vault-test:
+    type: vault
+    vault:
+      address: %[3]s
+      mount: secret
+credentials:
+  - id: cred-a
+    organisation: Org A
+    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
+    client_id: client-a
+    min_dual_active: 1h
+    store:
+      backend: vault-test
+      path: persium/cred-a
+      format: json
+      json_key: client_secret
+`, ts.URL, caFile, vault.URL())
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		t.Fatalf("write config: %v", err)
+	}
+
+	rotor := start(t, []string{"serve", "-config", configPath, "-addr", "127.0.0.1:0", "-debug"},
+		map[string]string{"DATABASE_URL": dbURL, "VAULT_TOKEN": vault.Token()})
+
+	if status, _ := rotor.call(http.MethodGet, "/readyz", ""); status != http.StatusOK {
+		t.Errorf("/readyz: %d, want 200", status)
+	}
+	creds := rotor.must(http.StatusOK, http.MethodGet, "/api/v1/credentials", "")
+	if n := len(creds["credentials"].([]any)); n != 1 {
+		t.Fatalf("credentials: %d, want 1", n)
+	}
+
+	id := rotor.must(http.StatusCreated, http.MethodPost, "/api/v1/credentials/cred-a/rotations", `{"kind":"manual","reason":"e2e","ticket":"PER-9"}`)["id"].(string)
+	rotor.must(http.StatusConflict, http.MethodPost, "/api/v1/credentials/cred-a/rotations", `{}`)
+
+	newSecret, err := sim.Issue("client-a")
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	body, _ := json.Marshal(map[string]string{"secret": newSecret.Reveal()})
+	r := rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/issued", string(body))
+	if r["state"] != "new_issued" {
+		t.Fatalf("after issued: %v", r["state"])
+	}
+	before, _ := vault.Secret("secret", "persium/cred-a")
+	if before.CurrentVersion != 1 {
+		t.Errorf("staging changed the main path: current version %d, want 1", before.CurrentVersion)
+	}
+
+	r = rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/promote", "")
+	if r["state"] != "dual_active" {
+		t.Fatalf("after promote: %v", r["state"])
+	}
+	promoted, _ := vault.Secret("secret", "persium/cred-a")
+	if promoted.CurrentVersion != 2 {
+		t.Fatalf("after promote: current version %d, want 2", promoted.CurrentVersion)
+	}
+	var current map[string]any
+	if err := json.Unmarshal(promoted.Versions[2].Data, &current); err != nil {
+		t.Fatalf("decode version 2: %v", err)
+	}
+	if current["client_secret"] != newSecret.Reveal() {
+		t.Errorf("version 2 does not hold the new secret")
+	}
+	for _, k := range []string{"client_id", "token_url", "retries"} {
+		if fmt.Sprint(current[k]) != fmt.Sprint(original[k]) {
+			t.Errorf("key %q changed by the rotation: %v → %v", k, original[k], current[k])
+		}
+	}
+	if v1 := promoted.Versions[1]; v1.Destroyed || !v1.Deleted.IsZero() {
+		t.Errorf("old version 1 not readable during dual_active")
+	}
+
+	// Too early, then Persium has not retired the old secret yet.
+	rotor.must(http.StatusConflict, http.MethodPost, "/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true}`)
+	rotor.must(http.StatusConflict, http.MethodPost, "/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true,"reason":"consumers restarted"}`)
+	if err := sim.RetireOld("client-a"); err != nil {
+		t.Fatalf("RetireOld: %v", err)
+	}
+	r = rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true,"reason":"consumers restarted"}`)
+	if r["state"] != "old_retired" {
+		t.Fatalf("after retire: %v", r["state"])
+	}
+	retired, _ := vault.Secret("secret", "persium/cred-a")
+	if v1 := retired.Versions[1]; v1.Deleted.IsZero() && !v1.Destroyed {
+		t.Errorf("old version 1 neither deleted nor destroyed after retirement")
+	}
+	if v2 := retired.Versions[2]; v2.Destroyed || !v2.Deleted.IsZero() {
+		t.Errorf("new version 2 not readable after retirement")
+	}
+
+	events := rotor.must(http.StatusOK, http.MethodGet, "/api/v1/rotations/"+id+"/events", "")["events"].([]any)
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	if got, want := strings.Join(actions, ","), "request,issue,promote,retire"; got != want {
+		t.Errorf("audit events %s, want %s", got, want)
+	}
+
+	rotor.stop()
+	dump := dumpSchema(t, schema)
+	if !strings.Contains(dump, id) {
+		t.Fatalf("the database dump does not contain the rotation; the canary search would miss a leak")
+	}
+	rotor.mu.Lock()
+	written := rotor.stderr.String() + "\n" + strings.Join(rotor.bodies, "\n") + "\n" + dump
+	rotor.mu.Unlock()
+	for _, s := range []secret.Value{canary, newSecret} {
+		for name, form := range leakForms("client-a", s) {
+			if strings.Contains(written, form) {
+				t.Errorf("a secret (%s form) appears in rotor's logs, responses or database", name)
+			}
+		}
+	}
+}
+
+// leakForms lists the encodings in which a secret could leak.
+func leakForms(clientID string, s secret.Value) map[string]string {
+	raw := s.Reveal()
+	quoted, _ := json.Marshal(raw)
+	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(clientID) + ":" + url.QueryEscape(raw)))
+	return map[string]string{
+		"raw":          raw,
+		"form-encoded": url.QueryEscape(raw),
+		"JSON-escaped": strings.Trim(string(quoted), `"`),
+		"Basic header": basic,
+	}
+}
+
+// dumpSchema returns every row of every table in schema as JSON text.
+func dumpSchema(t *testing.T, schema string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.URL())
+	if err != nil {
+		t.Fatalf("connect for dump: %v", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = $1`, schema)
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("list tables: %v", err)
+	}
+	var b strings.Builder
+	for _, table := range tables {
+		rows, err := conn.Query(ctx, fmt.Sprintf(`SELECT row_to_json(t)::text FROM %s.%s t`, pgx.Identifier{schema}.Sanitize(), pgx.Identifier{table}.Sanitize()))
+		if err != nil {
+			t.Fatalf("dump %s: %v", table, err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("dump %s: %v", table, err)
+		}
+		b.WriteString(strings.Join(lines, "\n"))
+	}
+	return b.String()
+}
+
+// `rotor dev` needs no setup and serves a rotation end to end.
+func TestDevWalkthrough(t *testing.T) {
+	t.Parallel()
+	rotor := start(t, []string{"dev", "--addr", "127.0.0.1:0"}, nil)
+
+	if status, _ := rotor.call(http.MethodGet, "/", ""); status != http.StatusOK {
+		t.Fatalf("GET /: %d", status)
+	}
+	creds := rotor.must(http.StatusOK, http.MethodGet, "/api/v1/credentials", "")["credentials"].([]any)
+	if len(creds) != 2 {
+		t.Fatalf("demo credentials: %d, want 2", len(creds))
+	}
+	for _, c := range creds {
+		c := c.(map[string]any)
+		credID, clientID := c["id"].(string), c["client_id"].(string)
+		id := rotor.must(http.StatusCreated, http.MethodPost, "/api/v1/credentials/"+credID+"/rotations", `{"reason":"walk-through"}`)["id"].(string)
+		issued := rotor.must(http.StatusOK, http.MethodPost, "/dev/persium/clients/"+clientID+"/issue", "")
+		body, _ := json.Marshal(map[string]any{"secret": issued["secret"]})
+		rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/issued", string(body))
+		rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/promote", "")
+		rotor.must(http.StatusOK, http.MethodPost, "/dev/persium/clients/"+clientID+"/retire-old", "")
+		if r := rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true}`); r["state"] != "old_retired" {
+			t.Errorf("%s: state %v after retire", credID, r["state"])
+		}
+	}
+}
+
+func TestCheckCommandRejectsHTTP(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "rotor.yaml")
+	config := `persium:
+  token_url: http://auth.persium.example/realms/x/protocol/openid-connect/token
+  api_url: https://api.persium.example
+  hosts: [auth.persium.example, api.persium.example]
+backends:
+  v:
+    type: vault
+credentials:
+  - id: cred-a
+    organisation: Org A
+    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
+    client_id: client-a
+    store: {backend: v, path: persium/a}
+`
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"check", "-config", path}, &stdout, &stderr, func(string) string { return "" })
+	if code == 0 {
+		t.Errorf("rotor check exited 0 on an http:// token URL")
+	}
+	if out := stdout.String() + stderr.String(); !strings.Contains(out, "persium.token_url") {
+		t.Errorf("rotor check output does not name persium.token_url:\n%s", out)
+	}
+}
+
+func TestServeRefusesNonLoopback(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"0.0.0.0:8080", "192.0.2.1:8080", ":8080"} {
+		if err := requireLoopback(addr); err == nil {
+			t.Errorf("requireLoopback(%q) = nil, want an error", addr)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:0", "[::1]:8080", "localhost:8080"} {
+		if err := requireLoopback(addr); err != nil {
+			t.Errorf("requireLoopback(%q) = %v, want nil", addr, err)
+		}
+	}
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/user"
+	"time"
+
+	vaultapi "github.com/hashicorp/vault/api"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/rotorhq/rotor/api"
+	"github.com/rotorhq/rotor/config"
+	"github.com/rotorhq/rotor/migrations"
+	"github.com/rotorhq/rotor/rotation"
+	"github.com/rotorhq/rotor/rotation/pgstore"
+	"github.com/rotorhq/rotor/secretstore"
+	"github.com/rotorhq/rotor/secretstore/vault"
+	"github.com/rotorhq/rotor/tokencheck"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("rotor serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "path to the configuration file (required)")
+	addr := fs.String("addr", "", "address to listen on, host:port (default: server.addr from the configuration)")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *configPath == "" {
+		fmt.Fprintln(stderr, "rotor serve: -config FILE is required")
+		return 2
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := newLogger(stderr, level)
+
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "rotor serve: %v\n", err)
+		return 1
+	}
+	if *addr == "" {
+		*addr = cfg.Server.Addr
+	}
+	if err := requireLoopback(*addr); err != nil {
+		fmt.Fprintf(stderr, "rotor serve: %v\n", err)
+		return 1
+	}
+
+	srv, cleanup, err := buildServer(ctx, cfg, getenv, log)
+	if err != nil {
+		log.Error("start", "error", err)
+		fmt.Fprintf(stderr, "rotor serve: %v\n", err)
+		return 1
+	}
+	defer cleanup()
+	return listenAndServe(ctx, *addr, srv, stdout, log)
+}
+
+// requireLoopback refuses an address other than loopback: until rotor has
+// access control, anyone who reaches it could run rotations.
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q is not host:port: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("listen address %q is not a loopback address; rotor has no access control yet, so it listens only on 127.0.0.1 or [::1]. Put an authenticating proxy in front of it to reach it from elsewhere", addr)
+	}
+	return nil
+}
+
+// buildServer wires rotor for production: Postgres (migrated), the token
+// endpoint checker, one secret store per credential, and the HTTP server.
+func buildServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (*api.Server, func(), error) {
+	dbURL := getenv("DATABASE_URL")
+	if dbURL == "" {
+		return nil, nil, errors.New("DATABASE_URL is not set; set it to the Postgres URL, for example postgres://rotor@127.0.0.1:5432/rotor")
+	}
+	pool, err := openDatabase(ctx, dbURL, log)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	checker, err := tokencheck.New(tokencheck.Config{TokenURL: cfg.Persium.TokenURL, CAFile: cfg.Persium.CAFile, Timeout: cfg.Persium.Timeout})
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("configure the token endpoint check: %w", err)
+	}
+	secrets, err := openSecretStores(ctx, cfg, getenv, log)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+
+	store := pgstore.New(pool, time.Now)
+	if err := store.SyncCredentials(ctx, credentialsFromConfig(cfg)); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("sync credentials from the configuration: %w", err)
+	}
+	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log})
+	if err := svc.Recover(ctx); err != nil {
+		// Each unfinished step is logged; the rotations stay visible with
+		// their step, and serving goes on.
+		log.Error("unfinished steps need attention", "error", err)
+	}
+
+	loc, err := time.LoadLocation(cfg.Server.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	srv, err := api.New(api.Options{
+		Service: svc, Auth: api.Fixed{Name: localOperator(), Role: api.RoleOperator},
+		Logger: log, Location: loc, Ready: readiness(pool),
+	})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return srv, pool.Close, nil
+}
+
+// localOperator names the person behind a loopback-only rotor in audit
+// events: the operating-system user that runs it.
+func localOperator() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "local:" + u.Username
+	}
+	return "local"
+}
+
+func openDatabase(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("parse DATABASE_URL: %w", errors.New("invalid Postgres URL"))
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to Postgres: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	if err := migrations.Up(ctx, db, log); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// readiness reports whether Postgres answers and its schema is current.
+func readiness(pool *pgxpool.Pool) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return &api.ReadinessError{Component: "database", Problem: "unreachable", Err: err}
+		}
+		db := stdlib.OpenDBFromPool(pool)
+		defer db.Close()
+		n, err := migrations.Pending(ctx, db)
+		if err != nil {
+			return &api.ReadinessError{Component: "migrations", Problem: "unreadable", Err: err}
+		}
+		if n > 0 {
+			return &api.ReadinessError{Component: "migrations", Problem: fmt.Sprintf("%d pending; run rotor migrate", n), Err: errors.New("schema behind")}
+		}
+		return nil
+	}
+}
+
+func credentialsFromConfig(cfg *config.Config) []rotation.Credential {
+	out := make([]rotation.Credential, len(cfg.Credentials))
+	for i, c := range cfg.Credentials {
+		out[i] = rotation.Credential{
+			ID: c.ID, Organisation: c.Organisation, OrganisationID: c.OrganisationID, ClientID: c.ClientID,
+			AuthMethod: c.AuthMethod, RotationPeriod: c.RotationPeriod, MinDualActive: c.MinDualActive, Overlap: c.Overlap,
+			Backend: c.Store.Backend, SecretPath: c.Store.Path, RetireMode: secretstore.RetireMode(c.Store.Retire),
+		}
+	}
+	return out
+}
+
+// openSecretStores opens each credential's secret in its backend and
+// checks that the backend can rotate it safely before anything starts.
+func openSecretStores(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (map[string]rotation.SecretStore, error) {
+	out := make(map[string]rotation.SecretStore, len(cfg.Credentials))
+	for _, c := range cfg.Credentials {
+		b := cfg.Backends[c.Store.Backend]
+		switch b.Type {
+		case config.BackendVault:
+			client, err := vaultClient(b, getenv)
+			if err != nil {
+				return nil, fmt.Errorf("credential %s: %w", c.ID, err)
+			}
+			store, err := vault.New(vault.Config{Client: client, Mount: b.Vault.Mount, Path: c.Store.Path, Key: c.Store.JSONKey, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("credential %s: open Vault secret %s: %w", c.ID, c.Store.Path, err)
+			}
+			if err := store.Preflight(ctx); err != nil {
+				return nil, fmt.Errorf("credential %s: %w", c.ID, err)
+			}
+			out[c.ID] = store
+		default:
+			return nil, fmt.Errorf("credential %s: backend %q of type %q cannot be used by rotor serve; the memory backend exists for rotor dev only", c.ID, b.Name, b.Type)
+		}
+	}
+	return out, nil
+}
+
+// vaultClient returns a Vault client configured from the environment
+// (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT and the others the Vault API
+// reads), with the backend's address and namespace taking precedence.
+func vaultClient(b config.Backend, getenv func(string) string) (*vaultapi.Client, error) {
+	vc := vaultapi.DefaultConfig()
+	if vc.Error != nil {
+		return nil, fmt.Errorf("read Vault settings from the environment: %w", vc.Error)
+	}
+	if b.Vault.Address != "" {
+		vc.Address = b.Vault.Address
+	}
+	client, err := vaultapi.NewClient(vc)
+	if err != nil {
+		return nil, fmt.Errorf("create Vault client: %w", err)
+	}
+	if token := getenv("VAULT_TOKEN"); token != "" {
+		client.SetToken(token)
+	}
+	if client.Token() == "" {
+		return nil, errors.New("VAULT_TOKEN is not set; rotor needs a Vault token with access to the secret's path")
+	}
+	if b.Vault.Namespace != "" {
+		client.SetNamespace(b.Vault.Namespace)
+	}
+	return client, nil
+}
+
+// listenAndServe serves until ctx ends, then shuts down gracefully: new
+// connections stop, and requests in flight get up to 30 seconds to finish.
+func listenAndServe(ctx context.Context, addr string, srv *api.Server, stdout io.Writer, log *slog.Logger) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("listen", "addr", addr, "error", err)
+		return 1
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "rotor: serving %s\n", url)
+	log.Info("serving", "url", url)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		log.Error("serve", "error", err)
+		return 1
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		log.Error("shutdown", "error", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("rotor migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	dbURL := getenv("DATABASE_URL")
+	if dbURL == "" {
+		fmt.Fprintln(stderr, "rotor migrate: DATABASE_URL is not set; set it to the Postgres URL, for example postgres://rotor@127.0.0.1:5432/rotor")
+		return 2
+	}
+	pool, err := openDatabase(ctx, dbURL, newLogger(stderr, slog.LevelInfo))
+	if err != nil {
+		fmt.Fprintf(stderr, "rotor migrate: %v\n", err)
+		return 1
+	}
+	pool.Close()
+	fmt.Fprintln(stdout, "rotor migrate: the schema is current")
+	return 0
+}

@@ -1,0 +1,216 @@
+// Package config reads, defaults and validates rotor's YAML configuration:
+// where Persium's endpoints are, which secrets-manager backends exist, and
+// which credentials rotor rotates in which backend.
+//
+// The configuration never holds a secret. A key that looks like one
+// (client_secret, password, token, vault_token and the like) is a problem
+// wherever it appears, and no message quotes its value. Every problem names
+// its key and, for a parsed file, its line, and Load and Parse report all
+// problems of a file at once.
+package config
+
+import (
+	"time"
+)
+
+// Defaults applied by Parse to keys the file leaves out, and by SetDefaults
+// to zero-valued fields.
+const (
+	DefaultTimeout        = 10 * time.Second
+	DefaultAddr           = "127.0.0.1:8080"
+	DefaultTimeZone       = "UTC"
+	DefaultVaultMount     = "secret"
+	DefaultAuthMethod     = AuthBasic
+	DefaultRotationPeriod = 90 * 24 * time.Hour
+	DefaultMinDualActive  = time.Hour
+	DefaultJSONKey        = "client_secret"
+	DefaultRetire         = RetireDisable
+)
+
+// Values of Backend.Type.
+const (
+	BackendVault  = "vault"
+	BackendMemory = "memory"
+
+	// BackendAWS and BackendGCP are planned backends. Validate reports
+	// them as not built yet rather than as unknown.
+	BackendAWS = "aws"
+	BackendGCP = "gcp"
+)
+
+// Values of Credential.AuthMethod: how the client authenticates at the token
+// endpoint.
+const (
+	AuthBasic = "basic" // client_secret_basic: HTTP Basic with form-encoded id and secret
+	AuthPost  = "post"  // client_secret_post: id and secret in the form body
+)
+
+// Values of Store.Format.
+const (
+	FormatPlain = "plain" // the stored value is the secret itself
+	FormatJSON  = "json"  // the stored value is a JSON object with the secret under JSONKey
+)
+
+// Values of Store.Retire. They match secretstore.RetireMode.
+const (
+	RetireDisable = "disable"
+	RetireDestroy = "destroy"
+)
+
+// Config is rotor's whole configuration.
+type Config struct {
+	Persium     Persium
+	Server      Server
+	Backends    map[string]Backend // keyed by Backend.Name
+	Credentials []Credential
+
+	// file and lines are set by Parse so that Validate can point each
+	// problem at its line. A Config built in code has neither.
+	file  string
+	lines map[string]int
+}
+
+// Persium is the location of Persium's endpoints and the settings rotor
+// uses to reach them.
+type Persium struct {
+	// TokenURL is the OAuth2 token endpoint, an https:// URL whose host is
+	// in Hosts.
+	TokenURL string
+
+	// APIURL is the base URL of Persium's API, an https:// URL whose host
+	// is in Hosts.
+	APIURL string
+
+	// Hosts are the host names Persium provisioned. Outbound traffic can be
+	// limited to them.
+	Hosts []string
+
+	// CAFile is an optional PEM bundle of CA certificates to trust for
+	// Persium instead of the system pool. Parse resolves a relative path
+	// against the directory of the configuration file.
+	CAFile string
+
+	// Timeout bounds one request to Persium.
+	Timeout time.Duration
+}
+
+// Server is the listen address of rotor's HTTP server and the time zone it
+// shows times in.
+type Server struct {
+	Addr     string // host:port; port 0 picks a free port
+	TimeZone string // IANA name used to show times; rotor stores times in UTC
+}
+
+// Backend is one secrets manager that credentials store their secrets in.
+type Backend struct {
+	Name  string // the key in Config.Backends
+	Type  string // BackendVault or BackendMemory
+	Vault VaultBackend
+}
+
+// VaultBackend is the location of a HashiCorp Vault KV version 2 mount.
+// rotor's own Vault token comes from the environment (VAULT_TOKEN), never
+// from the configuration.
+type VaultBackend struct {
+	// Address is Vault's URL. Empty means VAULT_ADDR at run time.
+	Address string
+
+	// Mount is the KV version 2 mount path, "secret" by default.
+	Mount string
+
+	// Namespace is the Vault Enterprise namespace. Empty means none.
+	Namespace string
+}
+
+// Credential is one Persium client whose secret rotor rotates.
+type Credential struct {
+	ID             string // rotor's name for it: [a-z0-9][a-z0-9-]{0,62}, unique
+	Organisation   string // the organisation's name, for people
+	OrganisationID string // the organisation's UUID at Persium
+	ClientID       string // the OAuth2 client_id, unique
+	AuthMethod     string // AuthBasic or AuthPost
+
+	// RotationPeriod is the time from one retirement to the next due date.
+	RotationPeriod time.Duration
+
+	// MinDualActive is the minimum time between promote and retire, so that
+	// consumers that cache the secret pick up the new one. Zero means no
+	// minimum.
+	MinDualActive time.Duration
+
+	// Overlap is how long Persium keeps the old secret valid after it
+	// issues the new one. Zero means not declared. When set it must be
+	// longer than MinDualActive.
+	Overlap time.Duration
+
+	Store Store
+}
+
+// Store is the location of a credential's secret in a backend.
+type Store struct {
+	Backend string // a key of Config.Backends
+	Path    string // the secret's path or name in the backend
+	Format  string // FormatPlain or FormatJSON; a Vault backend needs FormatJSON
+	JSONKey string // the key that holds the secret; only with FormatJSON
+	Retire  string // RetireDisable or RetireDestroy
+}
+
+// Credential returns the credential with the given id.
+func (c *Config) Credential(id string) (Credential, bool) {
+	for _, cred := range c.Credentials {
+		if cred.ID == id {
+			return cred, true
+		}
+	}
+	return Credential{}, false
+}
+
+// SetDefaults fills every zero-valued field that has a default, for a
+// Config built in code. It leaves MinDualActive and Overlap alone, because
+// zero is a valid setting for both. Parse does not need it: it applies the
+// defaults to the keys a file leaves out.
+func (c *Config) SetDefaults() {
+	setIfZero(&c.Persium.Timeout, DefaultTimeout)
+	setIfZero(&c.Server.Addr, DefaultAddr)
+	setIfZero(&c.Server.TimeZone, DefaultTimeZone)
+
+	for name, b := range c.Backends {
+		setIfZero(&b.Name, name)
+		if b.Type == BackendVault {
+			setIfZero(&b.Vault.Mount, DefaultVaultMount)
+		}
+		c.Backends[name] = b
+	}
+
+	for i := range c.Credentials {
+		cred := &c.Credentials[i]
+		setIfZero(&cred.AuthMethod, DefaultAuthMethod)
+		setIfZero(&cred.RotationPeriod, DefaultRotationPeriod)
+		setIfZero(&cred.Store.Retire, DefaultRetire)
+	}
+	c.setStoreFormatDefaults()
+}
+
+// setStoreFormatDefaults fills Store.Format and Store.JSONKey, whose
+// defaults depend on the backend type and the format.
+func (c *Config) setStoreFormatDefaults() {
+	for i := range c.Credentials {
+		store := &c.Credentials[i].Store
+		if store.Format == "" {
+			store.Format = FormatPlain
+			if b, ok := c.Backends[store.Backend]; ok && b.Type == BackendVault {
+				store.Format = FormatJSON
+			}
+		}
+		if store.Format == FormatJSON {
+			setIfZero(&store.JSONKey, DefaultJSONKey)
+		}
+	}
+}
+
+func setIfZero[T comparable](field *T, value T) {
+	var zero T
+	if *field == zero {
+		*field = value
+	}
+}

@@ -1,0 +1,459 @@
+package config
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// Limits that Validate enforces.
+const (
+	MinRotationPeriod = time.Hour
+
+	// maxCAFileSize bounds persium.ca_file. Mozilla's whole root bundle is
+	// about 250 KB.
+	maxCAFileSize = 4 << 20
+)
+
+var (
+	credentialID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	backendName  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	uuidText     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
+
+// Validate returns every problem with c, or nil when there is none. It
+// checks values as they are, without applying defaults: call SetDefaults
+// first on a Config built in code. It reads persium.ca_file when set. For a
+// Config from Parse the problems carry the file name and lines.
+func (c *Config) Validate() []Problem {
+	v := &validator{c: c}
+	v.persium()
+	v.server()
+	v.backends()
+	v.credentials()
+	return v.problems
+}
+
+type validator struct {
+	c        *Config
+	problems []Problem
+}
+
+func (v *validator) add(key, format string, args ...any) {
+	v.problems = append(v.problems, Problem{
+		File:    v.c.file,
+		Key:     key,
+		Line:    v.c.lineOf(key),
+		Message: fmt.Sprintf(format, args...),
+	})
+}
+
+// lineOf returns the line of key, or of its nearest parent with a known
+// line, such as the credential that lacks the key.
+func (c *Config) lineOf(key string) int {
+	for k := key; k != ""; k = parentKey(k) {
+		if line, ok := c.lines[k]; ok {
+			return line
+		}
+	}
+	return 0
+}
+
+// itemWithLine formats an item for a message about a duplicate, with the line of
+// key: "credentials[0] (line 14)". A Config built in code has no lines, so
+// then it returns the item alone.
+func (v *validator) itemWithLine(item, key string) string {
+	if line := v.c.lineOf(key); line > 0 {
+		return fmt.Sprintf("%s (line %d)", item, line)
+	}
+	return item
+}
+
+func (v *validator) persium() {
+	p := v.c.Persium
+	if p.TokenURL == "" && p.APIURL == "" && len(p.Hosts) == 0 {
+		v.add("persium", "is required; add the persium section with token_url, api_url and hosts")
+		return
+	}
+
+	hosts := v.hosts(p.Hosts)
+	v.persiumURL("persium.token_url", p.TokenURL, "Persium's token endpoint", hosts)
+	v.persiumURL("persium.api_url", p.APIURL, "Persium's API", hosts)
+
+	if p.CAFile != "" {
+		if msg := checkCAFile(p.CAFile); msg != "" {
+			v.add("persium.ca_file", "%s", msg)
+		}
+	}
+	if p.Timeout <= 0 {
+		v.add("persium.timeout", "must be positive, such as 10s")
+	}
+}
+
+// hosts validates persium.hosts and returns the valid names, normalized.
+func (v *validator) hosts(hosts []string) []string {
+	if len(hosts) == 0 {
+		v.add("persium.hosts", "is required; list the host names Persium provisioned, such as [auth.persium.example, api.persium.example]")
+		return nil
+	}
+	var valid []string
+	for i, h := range hosts {
+		if !validHostName(h) {
+			v.add(fmt.Sprintf("persium.hosts[%d]", i), "%s is not a host name; list bare names such as auth.persium.example, without scheme, port or path", displayURL(h))
+			continue
+		}
+		valid = append(valid, normalizeHost(h))
+	}
+	return valid
+}
+
+// persiumURL validates one of Persium's URLs, including that its host is
+// one of hosts. An empty hosts skips that check, since hosts is then
+// reported.
+func (v *validator) persiumURL(key, raw, endpoint string, hosts []string) {
+	if raw == "" {
+		v.add(key, "is required; set it to the https:// URL of %s", endpoint)
+		return
+	}
+	host, problems := checkURL(raw, endpoint, false)
+	for _, msg := range problems {
+		v.add(key, "%s", msg)
+	}
+	if host != "" && len(hosts) > 0 && !slices.Contains(hosts, host) {
+		v.add(key, "host %s is not in persium.hosts; add it there if Persium provisioned it, or correct the URL", quote(host))
+	}
+}
+
+// checkCAFile returns what is wrong with the PEM bundle at path, or "".
+func checkCAFile(path string) string {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("%s does not exist; set ca_file to a PEM file of CA certificates, or remove it to trust the system's", quote(path))
+	}
+	if err != nil {
+		return fmt.Sprintf("%s cannot be opened (%v)", quote(path), unwrapPathError(err))
+	}
+	defer f.Close()
+
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Sprintf("%s cannot be read (%v)", quote(path), unwrapPathError(err))
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Sprintf("%s is not a regular file; set ca_file to a PEM file of CA certificates", quote(path))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxCAFileSize+1))
+	if err != nil {
+		return fmt.Sprintf("%s cannot be read (%v)", quote(path), unwrapPathError(err))
+	}
+	if len(data) > maxCAFileSize {
+		return fmt.Sprintf("%s is larger than %d bytes; a CA bundle is far smaller, so check the path", quote(path), maxCAFileSize)
+	}
+
+	certs := 0
+	for n := 1; ; n++ {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if strings.Contains(block.Type, "PRIVATE KEY") {
+			return fmt.Sprintf("%s contains a private key; a CA bundle holds only certificates, so move the key out of this file", quote(path))
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Sprintf("%s: PEM block %d is not a valid certificate (%v)", quote(path), n, err)
+		}
+		certs++
+	}
+	if certs == 0 {
+		return fmt.Sprintf("%s holds no PEM certificate (-----BEGIN CERTIFICATE-----); set ca_file to a PEM file of CA certificates", quote(path))
+	}
+	return ""
+}
+
+// unwrapPathError drops the path from an *fs.PathError, since the message
+// already quotes it.
+func unwrapPathError(err error) error {
+	var perr *fs.PathError
+	if errors.As(err, &perr) {
+		return perr.Err
+	}
+	return err
+}
+
+func (v *validator) server() {
+	s := v.c.Server
+
+	if s.Addr == "" {
+		v.add("server.addr", "is required; use host:port, such as %s", DefaultAddr)
+	} else if _, port, err := net.SplitHostPort(s.Addr); err != nil {
+		v.add("server.addr", "%s is not host:port; write it such as %s, or :8080 to listen on every interface", quote(s.Addr), DefaultAddr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add("server.addr", "port %s is not a number from 0 to 65535", quote(port))
+	}
+
+	switch s.TimeZone {
+	case "":
+		v.add("server.time_zone", "is required; use an IANA time zone name, such as UTC or Europe/Berlin")
+	case "Local":
+		v.add("server.time_zone", "\"Local\" depends on the machine rotor runs on; use an IANA time zone name, such as UTC or Europe/Berlin")
+	default:
+		// NOTE: LoadLocation needs a time zone database, the system's or
+		// one embedded with time/tzdata. Without one every name but UTC
+		// is reported as unknown.
+		if _, err := time.LoadLocation(s.TimeZone); err != nil {
+			v.add("server.time_zone", "%s is not a known time zone; use an IANA time zone name, such as UTC or Europe/Berlin", quote(s.TimeZone))
+		}
+	}
+}
+
+func (v *validator) backends() {
+	if len(v.c.Backends) == 0 {
+		v.add("backends", "is required; add at least one backend, such as a vault backend")
+		return
+	}
+
+	names := make([]string, 0, len(v.c.Backends))
+	for name := range v.c.Backends {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+
+	for _, name := range names {
+		b := v.c.Backends[name]
+		key := "backends." + keySegment(name)
+		if !backendName.MatchString(name) {
+			v.add(key, "%s is not a valid backend name; use 1 to 63 lower-case letters, digits, - and _, starting with a letter or digit", quote(name))
+		}
+		if b.Name != "" && b.Name != name {
+			v.add(key, "Name is %s but the map key is %s; they must be the same", quote(b.Name), quote(name))
+		}
+
+		switch b.Type {
+		case BackendVault:
+			v.vault(key+".vault", b.Vault)
+		case BackendMemory:
+			if b.Vault != (VaultBackend{}) {
+				v.add(key+".vault", "applies only to backends of type vault; remove it")
+			}
+		case BackendAWS, BackendGCP:
+			v.add(key+".type", "backend type %s is known but not built yet; use vault for now", quote(b.Type))
+		case "":
+			v.add(key+".type", "is required; the supported types are vault and memory")
+		default:
+			v.add(key+".type", "unknown backend type %s; the supported types are vault and memory", quote(b.Type))
+		}
+	}
+}
+
+func (v *validator) vault(key string, vb VaultBackend) {
+	if vb.Address != "" {
+		_, problems := checkURL(vb.Address, "Vault's address", true)
+		for _, msg := range problems {
+			v.add(key+".address", "%s", msg)
+		}
+	}
+
+	switch {
+	case vb.Mount == "":
+		v.add(key+".mount", "is required; name the KV version 2 mount, such as %s", DefaultVaultMount)
+	case hasSpaceOrControl(vb.Mount):
+		v.add(key+".mount", "%s contains a space or a control character; remove it", quote(vb.Mount))
+	case strings.HasPrefix(vb.Mount, "/") || strings.HasSuffix(vb.Mount, "/"):
+		v.add(key+".mount", "%s starts or ends with /; write the mount path without slashes at the ends, such as %s", quote(vb.Mount), DefaultVaultMount)
+	}
+
+	if hasSpaceOrControl(vb.Namespace) {
+		v.add(key+".namespace", "%s contains a space or a control character; remove it", quote(vb.Namespace))
+	}
+}
+
+func (v *validator) credentials() {
+	if len(v.c.Credentials) == 0 {
+		v.add("credentials", "is required; add at least one credential")
+		return
+	}
+
+	ids := map[string]string{}     // id to the key of the first credential with it
+	clients := map[string]string{} // client_id to the key of the first credential with it
+	stores := map[string]string{}  // backend and path to the key of the first store with them
+	for i, cred := range v.c.Credentials {
+		key := fmt.Sprintf("credentials[%d]", i)
+		v.credential(key, cred)
+
+		if cred.ID != "" {
+			if first, dup := ids[cred.ID]; dup {
+				v.add(key+".id", "%s is already the id of %s; give each credential its own id", quote(cred.ID), v.itemWithLine(first, first+".id"))
+			} else {
+				ids[cred.ID] = key
+			}
+		}
+		if cred.ClientID != "" {
+			if first, dup := clients[cred.ClientID]; dup {
+				v.add(key+".client_id", "%s is already the client_id of %s; rotate each Persium client through one credential only", quote(cred.ClientID), v.itemWithLine(first, first+".client_id"))
+			} else {
+				clients[cred.ClientID] = key
+			}
+		}
+		if cred.Store.Backend != "" && cred.Store.Path != "" {
+			location := cred.Store.Backend + "\x00" + cred.Store.Path
+			if first, dup := stores[location]; dup {
+				v.add(key+".store.path", "%s in backend %s is already the store of %s; give each credential a secret of its own", quote(cred.Store.Path), quote(cred.Store.Backend), v.itemWithLine(first, first+".store.path"))
+			} else {
+				stores[location] = key
+			}
+		}
+	}
+}
+
+func (v *validator) credential(key string, c Credential) {
+	switch {
+	case c.ID == "":
+		v.add(key+".id", "is required; use lower-case letters, digits and -, such as payments-eu")
+	case !credentialID.MatchString(c.ID):
+		v.add(key+".id", "%s is not a valid id; use 1 to 63 lower-case letters, digits and -, starting with a letter or digit", quote(c.ID))
+	}
+
+	if strings.TrimSpace(c.Organisation) == "" {
+		v.add(key+".organisation", "is required; name the organisation this Persium client belongs to")
+	}
+
+	switch {
+	case c.OrganisationID == "":
+		v.add(key+".organisation_id", "is required; copy the organisation's UUID from Persium")
+	case !uuidText.MatchString(c.OrganisationID):
+		v.add(key+".organisation_id", "%s is not a UUID; copy the organisation's UUID from Persium, in the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", quote(c.OrganisationID))
+	}
+
+	switch {
+	case c.ClientID == "":
+		v.add(key+".client_id", "is required; copy the client_id Persium issued")
+	case hasSpaceOrControl(c.ClientID):
+		v.add(key+".client_id", "%s contains a space or a control character; copy the client_id exactly as Persium issued it", quote(c.ClientID))
+	}
+
+	if c.AuthMethod != AuthBasic && c.AuthMethod != AuthPost {
+		v.add(key+".auth_method", "%s is not an auth method; use basic (client_secret_basic) or post (client_secret_post)", quote(c.AuthMethod))
+	}
+
+	v.durations(key, c)
+	v.store(key+".store", c.Store)
+}
+
+func (v *validator) durations(key string, c Credential) {
+	if c.RotationPeriod < MinRotationPeriod {
+		v.add(key+".rotation_period", "%s is shorter than the minimum of %s; Persium's guidance is 90d", formatDuration(c.RotationPeriod), formatDuration(MinRotationPeriod))
+	}
+
+	switch {
+	case c.MinDualActive < 0:
+		v.add(key+".min_dual_active", "%s is negative; use 0s for no minimum", formatDuration(c.MinDualActive))
+	case c.RotationPeriod >= MinRotationPeriod && c.MinDualActive >= c.RotationPeriod:
+		v.add(key+".min_dual_active", "%s is not shorter than rotation_period %s; shorten it", formatDuration(c.MinDualActive), formatDuration(c.RotationPeriod))
+	}
+
+	switch {
+	case c.Overlap < 0:
+		v.add(key+".overlap", "%s is negative; leave overlap out when Persium declares none", formatDuration(c.Overlap))
+	case c.Overlap > 0 && c.MinDualActive >= 0 && c.Overlap <= c.MinDualActive:
+		v.add(key+".overlap", "%s is not longer than min_dual_active %s, so Persium would drop the old secret before rotor may retire it; shorten min_dual_active or ask Persium for a longer overlap",
+			formatDuration(c.Overlap), formatDuration(c.MinDualActive))
+	}
+}
+
+func (v *validator) store(key string, s Store) {
+	backend, backendKnown := v.c.Backends[s.Backend]
+	switch {
+	case s.Backend == "":
+		v.add(key+".backend", "is required; %s", v.backendChoice())
+	case !backendKnown:
+		v.add(key+".backend", "%s is not a backend; %s", quote(s.Backend), v.backendChoice())
+	}
+	isVault := backendKnown && backend.Type == BackendVault
+
+	switch {
+	case s.Path == "":
+		v.add(key+".path", "is required; set it to the secret's path or name in the backend")
+	case hasSpaceOrControl(s.Path):
+		v.add(key+".path", "%s contains a space or a control character; remove it", quote(s.Path))
+	case isVault && !validVaultPath(s.Path):
+		v.add(key+".path", "%s is not a Vault secret path; write it relative to the mount, without / at the ends, // or . and .. parts, such as persium/payments-eu", quote(s.Path))
+	}
+
+	switch {
+	case s.Format != FormatPlain && s.Format != FormatJSON:
+		v.add(key+".format", "%s is not a format; use json (a JSON object with the secret under json_key) or plain (the value is the secret)", quote(s.Format))
+	case isVault && s.Format != FormatJSON:
+		v.add(key+".format", "Vault stores each secret as a JSON object, so the format must be json; set json_key to the key that holds the secret")
+	}
+
+	switch {
+	case s.Format == FormatJSON && s.JSONKey == "":
+		v.add(key+".json_key", "is required with format json; name the key that holds the secret, such as %s", DefaultJSONKey)
+	case s.Format == FormatPlain && s.JSONKey != "":
+		v.add(key+".json_key", "applies only to format json; remove it or set format: json")
+	}
+
+	if s.Retire != RetireDisable && s.Retire != RetireDestroy {
+		v.add(key+".retire", "%s is not a retire mode; use disable (an administrator can still recover the old secret) or destroy", quote(s.Retire))
+	}
+}
+
+// backendChoice lists the configured backends for a message.
+func (v *validator) backendChoice() string {
+	if len(v.c.Backends) == 0 {
+		return "define the backend under backends and name it here"
+	}
+	names := make([]string, 0, len(v.c.Backends))
+	for name := range v.c.Backends {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return "name one of the backends: " + strings.Join(names, ", ")
+}
+
+func validVaultPath(path string) bool {
+	if strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") {
+		return false
+	}
+	for _, part := range strings.Split(path, "/") {
+		if part == "" || part == "." || part == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+func hasSpaceOrControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0
+}
+
+// formatDuration writes d as the configuration would: whole days as "90d",
+// and otherwise Go syntax without zero units ("90m", not "1h30m0s").
+func formatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

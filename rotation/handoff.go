@@ -1,0 +1,88 @@
+package rotation
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// NextAction is the single thing an operator should do next on a rotation.
+type NextAction struct {
+	Action string    // "record_issued", "promote", "retire", "wait", "none"
+	Title  string    // a short imperative for a button or heading
+	Detail string    // one or two sentences on why and how
+	After  time.Time // for "retire": offered without a reason from this time
+}
+
+// Next returns the next action for r at now.
+func Next(r Rotation, c Credential, now time.Time) NextAction {
+	if r.Step != StepNone {
+		return NextAction{Action: "wait", Title: "Wait for the " + string(r.Step) + " step",
+			Detail: "rotor is writing to the secrets manager. If this stays for minutes, rotor finishes it when it restarts."}
+	}
+	switch r.State {
+	case StateRequested:
+		return NextAction{Action: "record_issued", Title: "Paste the new secret from Persium",
+			Detail: "Send Persium the request below. When Persium sends the new secret, paste it here: rotor checks it at the token endpoint and stages it without changing what consumers read."}
+	case StateNewIssued:
+		return NextAction{Action: "promote", Title: "Promote the new secret",
+			Detail: "Promoting makes consumers read the new secret. The old one stays readable and valid at Persium until retirement. Plan it in a low-traffic window."}
+	case StateDualActive:
+		at := RetireAvailableAt(r, c)
+		d := "When every consumer uses the new secret, ask Persium to retire the old one. After Persium confirms, retire it here: rotor checks that the old secret is rejected and the new one accepted."
+		if now.Before(at) {
+			d += fmt.Sprintf(" Retire is offered from %s (minimum time in dual_active: %s) unless you give a reason.", at.UTC().Format("2006-01-02 15:04 MST"), c.MinDualActive)
+		}
+		return NextAction{Action: "retire", Title: "Retire the old secret", Detail: d, After: at}
+	}
+	return NextAction{Action: "none", Title: "Nothing to do", Detail: "This rotation is " + string(r.State) + "."}
+}
+
+// RequestText returns the message an operator sends Persium to ask for a
+// new secret. It contains no secret.
+func RequestText(c Credential, r Rotation) string {
+	var b strings.Builder
+	urgency := ""
+	if r.Kind == KindEmergency {
+		urgency = "URGENT: "
+	}
+	fmt.Fprintf(&b, "Subject: %sClient secret rotation for %s (client %s)\n\n", urgency, c.Organisation, c.ClientID)
+	fmt.Fprintf(&b, "Hello Persium support,\n\n")
+	fmt.Fprintf(&b, "please issue a new client secret for our machine-to-machine client.\n\n")
+	fmt.Fprintf(&b, "Organisation: %s\nOrganisation ID: %s\nClient ID: %s\nReason: %s\n", c.Organisation, c.OrganisationID, c.ClientID, kindReason(r))
+	fmt.Fprintf(&b, "Our reference: rotor rotation %s\n\n", r.ID)
+	fmt.Fprintf(&b, "Please keep the current secret valid until we confirm that the new one is deployed; we will then ask you to retire it. ")
+	fmt.Fprintf(&b, "This is our only open request for this client: please issue one new secret only, because a second one would invalidate the current secret while we still use it.\n\n")
+	fmt.Fprintf(&b, "Thank you.\n")
+	return b.String()
+}
+
+// RetireText returns the message that asks Persium to retire the old
+// secret.
+func RetireText(c Credential, r Rotation) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Subject: Please retire the old client secret of %s (client %s)\n\n", c.Organisation, c.ClientID)
+	fmt.Fprintf(&b, "Hello Persium support,\n\n")
+	fmt.Fprintf(&b, "we have deployed the new client secret for client %s", c.ClientID)
+	if r.Ticket != "" {
+		fmt.Fprintf(&b, " (your ticket %s)", r.Ticket)
+	}
+	fmt.Fprintf(&b, ". Please retire the previous secret now and confirm when it no longer works.\n\n")
+	fmt.Fprintf(&b, "Our reference: rotor rotation %s\n\nThank you.\n", r.ID)
+	return b.String()
+}
+
+func kindReason(r Rotation) string {
+	switch r.Kind {
+	case KindScheduled:
+		return "scheduled rotation"
+	case KindEmergency:
+		return "suspected compromise of the current secret"
+	case KindOffboarding:
+		return "staff offboarding"
+	}
+	if r.Reason != "" {
+		return r.Reason
+	}
+	return "routine rotation"
+}

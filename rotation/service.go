@@ -1,0 +1,566 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/rotorhq/rotor/secret"
+	"github.com/rotorhq/rotor/secretstore"
+	"github.com/rotorhq/rotor/tokencheck"
+)
+
+// Limits on operator input.
+const (
+	MaxSecretBytes = 4096 // longer than any client secret Keycloak generates
+	MaxReasonBytes = 2000
+	MaxTicketBytes = 200
+)
+
+// Checker tries a client secret at Persium's token endpoint.
+// *tokencheck.Checker implements it.
+type Checker interface {
+	Check(ctx context.Context, clientID string, method tokencheck.AuthMethod, s secret.Value) tokencheck.Result
+}
+
+// Service runs rotations. Every transition is one or two store changes:
+// a transition without an external effect is one change; one that writes to
+// the secrets manager records the step as intended, makes the write with
+// the rotation id as idempotency key, and completes the step in a second
+// change. A crash between the two leaves the step for Recover.
+type Service struct {
+	store       Store
+	secrets     map[string]SecretStore
+	checker     Checker
+	now         func() time.Time
+	log         *slog.Logger
+	stepTimeout time.Duration
+}
+
+// Options configure a Service.
+type Options struct {
+	Store   Store
+	Secrets map[string]SecretStore // by credential id
+	Checker Checker
+	Now     func() time.Time // default time.Now
+	Logger  *slog.Logger     // default discards
+
+	// StepTimeout bounds one secrets-manager write. The write runs on a
+	// context detached from the request, so a client that goes away does
+	// not abort it half-way. Default 30s.
+	StepTimeout time.Duration
+}
+
+// NewService returns a Service.
+func NewService(o Options) *Service {
+	s := &Service{store: o.Store, secrets: o.Secrets, checker: o.Checker, now: o.Now, log: o.Logger, stepTimeout: o.StepTimeout}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.stepTimeout <= 0 {
+		s.stepTimeout = 30 * time.Second
+	}
+	return s
+}
+
+// Store returns the store the service runs on, for read-only pages.
+func (s *Service) Store() Store { return s.store }
+
+// RequestInput is what an operator gives to start a rotation.
+type RequestInput struct {
+	Kind   Kind
+	Reason string
+	Ticket string // Persium's ticket reference, if there is one yet
+}
+
+// Request opens a rotation of a credential in StateRequested. A credential
+// with an open rotation is ErrConflict: Persium keeps one old secret only.
+func (s *Service) Request(ctx context.Context, actor, credentialID string, in RequestInput) (Rotation, error) {
+	if in.Kind == "" {
+		in.Kind = KindManual
+	}
+	if !in.Kind.Valid() {
+		return Rotation{}, newError(ErrInvalid, "invalid_kind", "Kind %q is not one of scheduled, manual, emergency or offboarding.", truncate(string(in.Kind), 40))
+	}
+	if err := validText("reason", in.Reason, MaxReasonBytes, true); err != nil {
+		return Rotation{}, err
+	}
+	if err := validText("ticket", in.Ticket, MaxTicketBytes, false); err != nil {
+		return Rotation{}, err
+	}
+
+	cred, err := s.credential(ctx, credentialID)
+	if err != nil {
+		return Rotation{}, err
+	}
+	if cred.OpenRotationID != "" {
+		return Rotation{}, openRotationError(cred)
+	}
+
+	r := Rotation{
+		ID: uuid.NewString(), CredentialID: cred.ID, Kind: in.Kind,
+		Reason: in.Reason, Ticket: in.Ticket, RequestedBy: actor,
+	}
+	r, err = s.store.CreateRotation(ctx, r, Event{Actor: actor, Action: ActionRequest, Reason: in.Reason,
+		Detail: fmt.Sprintf("kind %s", in.Kind)})
+	if errors.Is(err, ErrConflict) {
+		// Lost a race with another request for the same credential.
+		if cred, cerr := s.store.GetCredential(ctx, credentialID); cerr == nil && cred.OpenRotationID != "" {
+			return Rotation{}, openRotationError(cred)
+		}
+		return Rotation{}, wrapError(err, ErrConflict, "open_rotation", "Credential %s already has an open rotation; finish or cancel it first.", credentialID)
+	}
+	if err != nil {
+		return Rotation{}, storeError(err, "request rotation of credential "+credentialID)
+	}
+	s.log.InfoContext(ctx, "rotation requested", "rotation_id", r.ID, "credential_id", r.CredentialID, "kind", r.Kind, "actor", actor)
+	return r, nil
+}
+
+func openRotationError(cred Credential) error {
+	return newError(ErrConflict, "open_rotation",
+		"Credential %s already has an open rotation (%s). Persium keeps only one old secret, so finish or cancel that rotation first.",
+		cred.ID, cred.OpenRotationID)
+}
+
+// IssuedInput carries the new secret Persium issued, or names a version
+// already staged in the secrets manager to adopt instead.
+type IssuedInput struct {
+	Secret        secret.Value
+	StagedVersion secretstore.Version
+	Reason        string // required to proceed past an inconclusive check
+}
+
+// RecordIssued takes the new secret once, checks it at the token endpoint
+// (it must be accepted, or the operator gives a reason past an
+// inconclusive check) and stages it in the secrets manager. The secret is
+// held in memory only; if the stage fails, the rotation stays requested and
+// the operator submits it again.
+func (s *Service) RecordIssued(ctx context.Context, actor, rotationID string, in IssuedInput) (Rotation, error) {
+	if err := validText("reason", in.Reason, MaxReasonBytes, true); err != nil {
+		return Rotation{}, err
+	}
+	adopt := in.StagedVersion != ""
+	switch {
+	case adopt && !in.Secret.IsZero():
+		return Rotation{}, newError(ErrInvalid, "invalid_input", "Give either the new secret or the staged version to adopt, not both.")
+	case !adopt:
+		if err := ValidateSecret(in.Secret); err != nil {
+			return Rotation{}, err
+		}
+	case len(in.StagedVersion) > 200 || !utf8.ValidString(string(in.StagedVersion)):
+		return Rotation{}, newError(ErrInvalid, "invalid_input", "The staged version is not a valid version identifier.")
+	}
+
+	r, cred, store, err := s.load(ctx, rotationID, StateRequested)
+	if err != nil {
+		return Rotation{}, err
+	}
+
+	value := in.Secret
+	if adopt {
+		value, err = store.Read(ctx, in.StagedVersion)
+		if err != nil {
+			return Rotation{}, backendError(err, "read the staged version "+string(in.StagedVersion))
+		}
+	}
+	current, _, err := store.Current(ctx)
+	if err != nil {
+		return Rotation{}, backendError(err, "read the current secret")
+	}
+	if current.Equal(value) {
+		return Rotation{}, newError(ErrInvalid, "secret_unchanged", "This is the secret consumers use now, not a new one. Paste the secret Persium issued for this rotation.")
+	}
+
+	res := s.checker.Check(ctx, cred.ClientID, tokencheck.AuthMethod(cred.AuthMethod), value)
+	switch res.Outcome {
+	case tokencheck.Accepted:
+	case tokencheck.Rejected:
+		return Rotation{}, newError(ErrRejected, "secret_rejected",
+			"The token endpoint rejects the new secret, so it was not stored. Check that you copied the whole secret Persium issued for client %s. %s", cred.ClientID, res.Detail)
+	default:
+		if in.Reason == "" {
+			return Rotation{}, newError(ErrInconclusive, "check_inconclusive",
+				"The token endpoint gave no clear answer for the new secret, so it was not stored. Try again, or give a reason to store it without a clear check. %s", res.Detail)
+		}
+	}
+	detail := "new secret " + string(res.Outcome) + " at the token endpoint"
+
+	step := func(ctx context.Context) (secretstore.Versions, error) {
+		if adopt {
+			return store.Adopt(ctx, r.ID, in.StagedVersion)
+		}
+		v, err := store.Stage(ctx, r.ID, value)
+		if errors.Is(err, secretstore.ErrUnavailable) {
+			// The write's outcome is unknown: read back before giving up.
+			if found, ferr := store.Staged(ctx, r.ID); ferr == nil {
+				detail += "; the stage's outcome was resolved by a re-read"
+				return found, nil
+			}
+		}
+		return v, err
+	}
+	done, err := s.runStep(ctx, r, actor, in.Reason, StepStage, StateNewIssued, ActionIssue, func() string { return detail }, step)
+	if e, ok := AsError(err); ok && e.Code != "step_unrecorded" {
+		return Rotation{}, withPrefix(err, "The new secret was not stored, and the rotation is still requested. ")
+	}
+	return done, err
+}
+
+// ValidateSecret reports what is wrong with a pasted secret, without
+// quoting it. Whitespace at either end is reported, never trimmed: a
+// secret may contain spaces, so rotor cannot tell a stray one from a real
+// one.
+func ValidateSecret(v secret.Value) error {
+	raw := v.Reveal()
+	switch {
+	case raw == "":
+		return newError(ErrInvalid, "invalid_secret", "The secret is empty. Paste the secret Persium issued.")
+	case len(raw) > MaxSecretBytes:
+		return newError(ErrInvalid, "invalid_secret", "The secret is %d bytes long; the limit is %d. Check that you pasted only the secret.", len(raw), MaxSecretBytes)
+	case !utf8.ValidString(raw):
+		return newError(ErrInvalid, "invalid_secret", "The secret is not valid UTF-8 text. Copy it again from Persium's message.")
+	case strings.TrimSpace(raw) != raw:
+		return newError(ErrInvalid, "invalid_secret", "The secret starts or ends with whitespace (a space, tab or line break). rotor does not trim it, because a secret may contain spaces: check the copy and paste it again.")
+	case strings.IndexFunc(raw, unicode.IsControl) >= 0:
+		return newError(ErrInvalid, "invalid_secret", "The secret contains a control character. Copy it again from Persium's message.")
+	}
+	return nil
+}
+
+// Promote makes the staged secret the one consumers read. The old version
+// stays readable, and both secrets work at Persium.
+func (s *Service) Promote(ctx context.Context, actor, rotationID, reason string) (Rotation, error) {
+	if err := validText("reason", reason, MaxReasonBytes, true); err != nil {
+		return Rotation{}, err
+	}
+	r, _, store, err := s.load(ctx, rotationID, StateNewIssued)
+	if err != nil {
+		return Rotation{}, err
+	}
+	return s.runStep(ctx, r, actor, reason, StepPromote, StateDualActive, ActionPromote, nil,
+		func(ctx context.Context) (secretstore.Versions, error) { return store.Promote(ctx, r.ID, r.Versions) })
+}
+
+// Rollback points consumers back at the old secret while both still work.
+func (s *Service) Rollback(ctx context.Context, actor, rotationID, reason string) (Rotation, error) {
+	if err := validText("reason", reason, MaxReasonBytes, true); err != nil {
+		return Rotation{}, err
+	}
+	r, _, store, err := s.load(ctx, rotationID, StateDualActive)
+	if err != nil {
+		return Rotation{}, err
+	}
+	return s.runStep(ctx, r, actor, reason, StepRollback, StateNewIssued, ActionRollback, nil,
+		func(ctx context.Context) (secretstore.Versions, error) { return store.Rollback(ctx, r.ID, r.Versions) })
+}
+
+// RetireInput is the operator's signal that Persium retired the old secret.
+type RetireInput struct {
+	PersiumConfirmed bool
+	Reason           string // required before the minimum time in dual_active, or past an inconclusive check
+}
+
+// RetireAvailableAt returns the earliest time retire is offered without a
+// reason.
+func RetireAvailableAt(r Rotation, c Credential) time.Time {
+	return r.PromotedAt.Add(c.MinDualActive)
+}
+
+// Retire ends a rotation after Persium retired the old secret. In one check
+// run the token endpoint must reject the old secret and accept the new
+// one; then the old version is retired in the secrets manager (destroyed
+// for an emergency) and the credential's next due date moves.
+func (s *Service) Retire(ctx context.Context, actor, rotationID string, in RetireInput) (Rotation, error) {
+	if err := validText("reason", in.Reason, MaxReasonBytes, true); err != nil {
+		return Rotation{}, err
+	}
+	if !in.PersiumConfirmed {
+		return Rotation{}, newError(ErrInvalid, "not_confirmed",
+			"Confirm that Persium retired the old secret (persium_confirmed: true). Ask Persium to retire it first.")
+	}
+	r, cred, store, err := s.load(ctx, rotationID, StateDualActive)
+	if err != nil {
+		return Rotation{}, err
+	}
+
+	var notes []string
+	if at := RetireAvailableAt(r, cred); s.now().Before(at) {
+		if in.Reason == "" {
+			return Rotation{}, newError(ErrConflict, "too_early",
+				"Retire is offered from %s, %s after promotion, so consumers that cache the secret can pick up the new one. Wait, or give a reason to retire earlier.",
+				at.UTC().Format(time.RFC3339), cred.MinDualActive)
+		}
+		notes = append(notes, fmt.Sprintf("retired before the minimum time in dual_active (%s)", cred.MinDualActive))
+	}
+
+	oldSecret, err := store.Read(ctx, r.Versions.Old)
+	if err != nil {
+		return Rotation{}, backendError(err, "read the old version "+string(r.Versions.Old))
+	}
+	newSecret, err := store.Read(ctx, r.Versions.New)
+	if err != nil {
+		return Rotation{}, backendError(err, "read the new version "+string(r.Versions.New))
+	}
+	method := tokencheck.AuthMethod(cred.AuthMethod)
+	oldRes := s.checker.Check(ctx, cred.ClientID, method, oldSecret)
+	newRes := s.checker.Check(ctx, cred.ClientID, method, newSecret)
+	switch {
+	case oldRes.Outcome == tokencheck.Accepted:
+		return Rotation{}, newError(ErrConflict, "old_secret_still_accepted",
+			"The token endpoint still accepts the old secret, so it is not retired yet. Ask Persium to revoke the old secret of client %s, then retire again.", cred.ClientID)
+	case newRes.Outcome == tokencheck.Rejected:
+		return Rotation{}, newError(ErrRejected, "new_secret_rejected",
+			"The token endpoint rejects the new secret too. That is not a retirement: the client may be disabled or the endpoint broken. Contact Persium before going on. %s", newRes.Detail)
+	case oldRes.Outcome != tokencheck.Rejected || newRes.Outcome != tokencheck.Accepted:
+		if in.Reason == "" {
+			return Rotation{}, newError(ErrInconclusive, "check_inconclusive",
+				"The token endpoint gave no clear answer (old secret: %s, new secret: %s). Try again, or give a reason to retire without a clear check. %s",
+				oldRes.Outcome, newRes.Outcome, firstNonEmpty(oldRes.Detail, newRes.Detail))
+		}
+	}
+	notes = append(notes, fmt.Sprintf("old secret %s and new secret %s at the token endpoint", oldRes.Outcome, newRes.Outcome))
+
+	mode := cred.RetireMode
+	if r.Kind == KindEmergency || !mode.Valid() {
+		mode = secretstore.RetireDestroy
+	}
+	notes = append(notes, "old version "+string(r.Versions.Old)+" retired ("+string(mode)+")")
+	return s.runStep(ctx, r, actor, in.Reason, StepRetire, StateOldRetired, ActionRetire,
+		func() string { return strings.Join(notes, "; ") },
+		func(ctx context.Context) (secretstore.Versions, error) {
+			return r.Versions, store.Retire(ctx, r.ID, r.Versions, mode)
+		})
+}
+
+// Cancel abandons a rotation before promotion and discards a staged
+// version. It needs a reason.
+func (s *Service) Cancel(ctx context.Context, actor, rotationID, reason string) (Rotation, error) {
+	if err := validText("reason", reason, MaxReasonBytes, true); err != nil {
+		return Rotation{}, err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return Rotation{}, newError(ErrInvalid, "reason_required", "Say why the rotation is cancelled; the reason goes into the audit log.")
+	}
+	r, err := s.rotation(ctx, rotationID)
+	if err != nil {
+		return Rotation{}, err
+	}
+
+	switch {
+	case r.State == StateRequested && r.Step == StepNone:
+		done, err := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, To: StateCancelled,
+			Event: &Event{Actor: actor, Action: ActionCancel, Reason: reason}})
+		if err != nil {
+			return Rotation{}, storeError(err, "cancel rotation "+r.ID)
+		}
+		s.log.InfoContext(ctx, "rotation cancelled", "rotation_id", r.ID, "credential_id", r.CredentialID, "actor", actor)
+		return done, nil
+	case r.State == StateNewIssued:
+		r, _, store, err := s.load(ctx, rotationID, StateNewIssued)
+		if err != nil {
+			return Rotation{}, err
+		}
+		return s.runStep(ctx, r, actor, reason, StepDiscard, StateCancelled, ActionCancel,
+			func() string { return "staged version " + string(r.Versions.Staged) + " discarded" },
+			func(ctx context.Context) (secretstore.Versions, error) {
+				return r.Versions, store.Discard(ctx, r.ID, r.Versions)
+			})
+	default:
+		return Rotation{}, wrongState(r, StateRequested, StateNewIssued)
+	}
+}
+
+// load reads a rotation that must be in state with no step in progress,
+// with its credential and secret store.
+func (s *Service) load(ctx context.Context, rotationID string, state State) (Rotation, Credential, SecretStore, error) {
+	r, err := s.rotation(ctx, rotationID)
+	if err != nil {
+		return Rotation{}, Credential{}, nil, err
+	}
+	if r.State != state {
+		return Rotation{}, Credential{}, nil, wrongState(r, state)
+	}
+	if r.Step != StepNone {
+		return Rotation{}, Credential{}, nil, newError(ErrConflict, "step_in_progress",
+			"Rotation %s has a %s step in progress since %s. Wait for it to finish and reload.", r.ID, r.Step, r.StepStartedAt.UTC().Format(time.RFC3339))
+	}
+	cred, err := s.credential(ctx, r.CredentialID)
+	if err != nil {
+		return Rotation{}, Credential{}, nil, err
+	}
+	store, ok := s.secrets[cred.ID]
+	if !ok {
+		return Rotation{}, Credential{}, nil, newError(ErrUnavailable, "backend_missing",
+			"No secrets manager is configured for credential %s. Check the configuration and restart rotor.", cred.ID)
+	}
+	return r, cred, store, nil
+}
+
+func (s *Service) rotation(ctx context.Context, id string) (Rotation, error) {
+	r, err := s.store.GetRotation(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Rotation{}, wrapError(err, ErrNotFound, "not_found", "There is no rotation %q.", truncate(id, 64))
+	}
+	if err != nil {
+		return Rotation{}, storeError(err, "read rotation")
+	}
+	return r, nil
+}
+
+func (s *Service) credential(ctx context.Context, id string) (Credential, error) {
+	c, err := s.store.GetCredential(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Credential{}, wrapError(err, ErrNotFound, "not_found", "There is no credential %q.", truncate(id, 64))
+	}
+	if err != nil {
+		return Credential{}, storeError(err, "read credential")
+	}
+	return c, nil
+}
+
+// runStep records step as intended, runs write, and completes the step by
+// moving the rotation to state to with an audit event. If write fails the
+// step is closed with a step_failed event and the state does not change.
+// detail, if not nil, is called after write for the audit event's detail.
+func (s *Service) runStep(ctx context.Context, r Rotation, actor, reason string, step Step, to State, action Action,
+	detail func() string, write func(context.Context) (secretstore.Versions, error)) (Rotation, error) {
+	log := s.log.With("rotation_id", r.ID, "credential_id", r.CredentialID, "step", step, "actor", actor)
+
+	started, err := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version,
+		To: r.State, NewStep: step, StepBy: actor, StepReason: reason})
+	if errors.Is(err, ErrConflict) {
+		return Rotation{}, wrapError(err, ErrConflict, "concurrent_change",
+			"Rotation %s changed while you were looking at it. Reload it and try again.", r.ID)
+	}
+	if err != nil {
+		return Rotation{}, storeError(err, fmt.Sprintf("start %s of rotation %s", step, r.ID))
+	}
+
+	// The write runs detached from the request, so a client that goes
+	// away does not abort it half-way.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stepTimeout)
+	versions, werr := write(wctx)
+	cancel()
+	// Completing or closing the step also runs detached: it must be
+	// recorded even if the client went away.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stepTimeout)
+	defer cancel()
+
+	if werr != nil {
+		log.WarnContext(ctx, "secrets manager step failed", "error", werr)
+		if _, err := s.store.Apply(rctx, Change{RotationID: r.ID, From: started.State, Version: started.Version, Step: step,
+			To: started.State, Event: &Event{Actor: actor, Action: ActionStepFailed, Reason: reason, Detail: string(step) + " failed: " + safeBackendMessage(werr)}}); err != nil {
+			log.ErrorContext(ctx, "record failed step", "error", err)
+		}
+		return Rotation{}, backendError(werr, string(step))
+	}
+
+	ev := &Event{Actor: actor, Action: action, Reason: reason}
+	if detail != nil {
+		ev.Detail = detail()
+	}
+	done, err := s.store.Apply(rctx, Change{RotationID: r.ID, From: started.State, Version: started.Version, Step: step,
+		To: to, Versions: &versions, Event: ev})
+	if err != nil {
+		log.ErrorContext(ctx, "complete step", "error", err)
+		return Rotation{}, wrapError(err, ErrUnavailable, "step_unrecorded",
+			"The %s step was made in the secrets manager, but rotor could not record it. rotor finishes it when it next starts; reload the rotation later.", step)
+	}
+	log.InfoContext(ctx, "rotation moved", "from", r.State, "to", done.State)
+	return done, nil
+}
+
+// Recover finishes or reports every step that was recorded as intended
+// and not completed, as after a crash. It repeats writes that are
+// idempotent (promote, roll back, retire, discard); a stage is completed
+// only if the secrets manager holds a version staged for the rotation,
+// since the secret itself was never persisted.
+func (s *Service) Recover(ctx context.Context) error {
+	unfinished, err := s.store.ListUnfinished(ctx)
+	if err != nil {
+		return fmt.Errorf("list unfinished steps: %w", err)
+	}
+	var errs []error
+	for _, r := range unfinished {
+		if err := s.recoverOne(ctx, r); err != nil {
+			s.log.ErrorContext(ctx, "recover step", "rotation_id", r.ID, "credential_id", r.CredentialID, "step", r.Step, "error", err)
+			errs = append(errs, fmt.Errorf("recover %s of rotation %s: %w", r.Step, r.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) recoverOne(ctx context.Context, r Rotation) error {
+	cred, err := s.credential(ctx, r.CredentialID)
+	if err != nil {
+		return err
+	}
+	store, ok := s.secrets[cred.ID]
+	if !ok {
+		return fmt.Errorf("no secrets manager configured for credential %s", cred.ID)
+	}
+
+	finish := func(to State, action Action, v secretstore.Versions, detail string) error {
+		_, err := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, Step: r.Step, To: to, Versions: &v,
+			Event: &Event{Actor: r.StepBy, Action: action, Reason: r.StepReason, Detail: detail + " (completed by rotor after a restart)"}})
+		if err == nil {
+			s.log.InfoContext(ctx, "step recovered", "rotation_id", r.ID, "credential_id", r.CredentialID, "step", r.Step, "to", to)
+		}
+		return err
+	}
+	fail := func(detail string) error {
+		_, err := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, Step: r.Step, To: r.State,
+			Event: &Event{Actor: r.StepBy, Action: ActionStepFailed, Reason: r.StepReason, Detail: detail}})
+		return err
+	}
+
+	switch r.Step {
+	case StepStage:
+		v, err := store.Staged(ctx, r.ID)
+		if errors.Is(err, secretstore.ErrNotFound) {
+			return fail("stage not completed before rotor stopped; the new secret was never stored, so submit it again")
+		}
+		if err != nil {
+			return err
+		}
+		return finish(StateNewIssued, ActionIssue, v, "stage resolved by a re-read of the secrets manager")
+	case StepPromote:
+		v, err := store.Promote(ctx, r.ID, r.Versions)
+		if err != nil {
+			return err
+		}
+		return finish(StateDualActive, ActionPromote, v, "promote repeated")
+	case StepRollback:
+		v, err := store.Rollback(ctx, r.ID, r.Versions)
+		if err != nil {
+			return err
+		}
+		return finish(StateNewIssued, ActionRollback, v, "rollback repeated")
+	case StepRetire:
+		mode := cred.RetireMode
+		if r.Kind == KindEmergency || !mode.Valid() {
+			mode = secretstore.RetireDestroy
+		}
+		if err := store.Retire(ctx, r.ID, r.Versions, mode); err != nil {
+			return err
+		}
+		return finish(StateOldRetired, ActionRetire, r.Versions, "old version "+string(r.Versions.Old)+" retired ("+string(mode)+")")
+	case StepDiscard:
+		if err := store.Discard(ctx, r.ID, r.Versions); err != nil {
+			return err
+		}
+		return finish(StateCancelled, ActionCancel, r.Versions, "staged version "+string(r.Versions.Staged)+" discarded")
+	}
+	return fmt.Errorf("unknown step %q", r.Step)
+}

@@ -1,0 +1,238 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/rotorhq/rotor/rotation"
+	"github.com/rotorhq/rotor/secret"
+	"github.com/rotorhq/rotor/secretstore"
+)
+
+// The secrets of the suite. Each contains characters that break naive form,
+// URL, Base64 or JSON handling.
+var (
+	oldSecret   = secret.New("OLD-1 a+b/c=d:e%f é")
+	newSecret   = secret.New("NEW-2 %41+/=:é x")
+	thirdSecret = secret.New("NEW-3 é+%20:/= y")
+)
+
+const (
+	rotationA = "rotation-a"
+	rotationB = "rotation-b"
+)
+
+// Run runs the conformance suite. newHarness is called once per subtest and
+// returns a harness for a fresh secret whose current value is initial.
+func Run(t *testing.T, newHarness func(t *testing.T, initial secret.Value) Harness) {
+	t.Helper()
+	tests := []struct {
+		name string
+		test func(t *testing.T, f *fixture)
+	}{
+		{"current returns initial value", testCurrentInitial},
+		{"current at each step", testCurrentAtEachStep},
+		{"read of unknown version is not found", testReadUnknown},
+
+		{"stage keeps current value", testStageKeepsCurrent},
+		{"stage repeated writes nothing", testStageRepeated},
+		{"stage of different value for same rotation conflicts", testStageDifferentValue},
+		{"stage over another rotation conflicts", testStageOverOtherRotation},
+		{"stage over external pending conflicts", testStageOverExternal},
+		{"staged without stage is not found", testStagedNothing},
+
+		{"adopt claims external pending version", testAdopt},
+		{"adopt repeated writes nothing", testAdoptRepeated},
+		{"adopt with nothing staged is not found", testAdoptNothing},
+		{"adopt of another rotation's version conflicts", testAdoptOtherRotation},
+
+		{"promote serves new value and keeps old readable", testPromote},
+		{"promote repeated writes nothing", testPromoteRepeated},
+		{"promote after external change conflicts", testPromoteAfterExternalWrite},
+		{"promote of discarded stage is not found", testPromoteDiscarded},
+
+		{"rollback serves old value and restages new", testRollback},
+		{"rollback repeated writes nothing", testRollbackRepeated},
+		{"rollback of pruned old version is not found", testRollbackPruned},
+		{"promote after rollback serves new value", testPromoteAfterRollback},
+
+		{"retire destroy leaves no old value", testRetireDestroy},
+		{"retire destroy after rollback leaves no old value", testRetireDestroyAfterRollback},
+		{"retire disable keeps old value recoverable", testRetireDisable},
+		{"retire disable repeated writes nothing", testRetireRepeated(secretstore.RetireDisable)},
+		{"retire destroy repeated writes nothing", testRetireRepeated(secretstore.RetireDestroy)},
+		{"retire of pruned old version is not found", testRetirePruned},
+		{"retire before promote conflicts", testRetireBeforePromote},
+
+		{"discard removes staged value", testDiscard},
+		{"discard repeated is not an error", testDiscardRepeated},
+		{"discard leaves another rotation's stage", testDiscardOtherRotation},
+
+		{"second rotation after retire", testSecondRotation},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.test(t, setup(t, newHarness))
+		})
+	}
+}
+
+// fixture is one harness plus the helpers the tests share.
+type fixture struct {
+	ctx   context.Context
+	h     Harness
+	store rotation.SecretStore
+}
+
+func setup(t *testing.T, newHarness func(t *testing.T, initial secret.Value) Harness) *fixture {
+	t.Helper()
+	h := newHarness(t, oldSecret)
+	return &fixture{ctx: t.Context(), h: h, store: h.Store()}
+}
+
+// entry is a StoredVersion with the value replaced by the suite's name for
+// it, so that lists can be compared and printed without showing a secret.
+type entry struct {
+	Version secretstore.Version
+	State   State
+	Holds   string
+}
+
+func label(v secret.Value) string {
+	switch {
+	case v.IsZero():
+		return ""
+	case v.Equal(oldSecret):
+		return "old"
+	case v.Equal(newSecret):
+		return "new"
+	case v.Equal(thirdSecret):
+		return "third"
+	default:
+		return "unknown value"
+	}
+}
+
+// snapshot returns the stored versions in a stable order.
+func (f *fixture) snapshot(t *testing.T) []entry {
+	t.Helper()
+	versions, err := f.h.Versions(f.ctx)
+	if err != nil {
+		t.Fatalf("list stored versions: %v", err)
+	}
+	entries := make([]entry, 0, len(versions))
+	for _, v := range versions {
+		entries = append(entries, entry{Version: v.Version, State: v.State, Holds: label(v.Value)})
+	}
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(string(a.Version), string(b.Version)) })
+	return entries
+}
+
+// unchanged fails the test when the stored versions differ from before.
+func (f *fixture) unchanged(t *testing.T, before []entry, after string) {
+	t.Helper()
+	if diff := cmp.Diff(before, f.snapshot(t)); diff != "" {
+		t.Errorf("stored versions changed after %s (-before +after):\n%s", after, diff)
+	}
+}
+
+// wantError fails the test unless err wraps kind, and checks that the
+// message shows no secret of the suite.
+func wantError(t *testing.T, err, kind error, call string) {
+	t.Helper()
+	if !errors.Is(err, kind) {
+		t.Fatalf("%s: error = %v, want one of kind %q", call, err, kind)
+	}
+	noSecretIn(t, err, call)
+}
+
+func noSecretIn(t *testing.T, err error, call string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	for _, s := range []secret.Value{oldSecret, newSecret, thirdSecret} {
+		for _, form := range []string{s.Reveal(), url.QueryEscape(s.Reveal()), strings.Fields(s.Reveal())[1]} {
+			if strings.Contains(msg, form) {
+				t.Errorf("%s: error message contains the %s secret", call, label(s))
+			}
+		}
+	}
+}
+
+// must fails the test on err, after checking that it shows no secret.
+func must(t *testing.T, err error, call string) {
+	t.Helper()
+	noSecretIn(t, err, call)
+	if err != nil {
+		t.Fatalf("%s: %v", call, err)
+	}
+}
+
+func (f *fixture) stage(t *testing.T, id string, value secret.Value) secretstore.Versions {
+	t.Helper()
+	v, err := f.store.Stage(f.ctx, id, value)
+	must(t, err, "Stage")
+	return v
+}
+
+func (f *fixture) promote(t *testing.T, id string, v secretstore.Versions) secretstore.Versions {
+	t.Helper()
+	v, err := f.store.Promote(f.ctx, id, v)
+	must(t, err, "Promote")
+	return v
+}
+
+func (f *fixture) rollback(t *testing.T, id string, v secretstore.Versions) secretstore.Versions {
+	t.Helper()
+	v, err := f.store.Rollback(f.ctx, id, v)
+	must(t, err, "Rollback")
+	return v
+}
+
+func (f *fixture) retire(t *testing.T, id string, v secretstore.Versions, mode secretstore.RetireMode) {
+	t.Helper()
+	must(t, f.store.Retire(f.ctx, id, v, mode), "Retire")
+}
+
+// wantCurrent checks the value consumers read now and returns its version.
+func (f *fixture) wantCurrent(t *testing.T, want secret.Value) secretstore.Version {
+	t.Helper()
+	got, version, err := f.store.Current(f.ctx)
+	must(t, err, "Current")
+	if !got.Equal(want) {
+		t.Fatalf("Current() = %s value (version %s), want %s", label(got), version, label(want))
+	}
+	if version == "" {
+		t.Fatalf("Current() version is empty")
+	}
+	return version
+}
+
+// wantRead checks the value held in version.
+func (f *fixture) wantRead(t *testing.T, version secretstore.Version, want secret.Value) {
+	t.Helper()
+	got, err := f.store.Read(f.ctx, version)
+	must(t, err, "Read("+string(version)+")")
+	if !got.Equal(want) {
+		t.Errorf("Read(%s) = %s value, want %s", version, label(got), label(want))
+	}
+}
+
+// wantNoLive fails the test when an enabled version holds value.
+func (f *fixture) wantNoLive(t *testing.T, value secret.Value) {
+	t.Helper()
+	for _, e := range f.snapshot(t) {
+		if e.Holds == label(value) && e.State == Enabled {
+			t.Errorf("version %s is enabled and holds the %s value", e.Version, e.Holds)
+		}
+	}
+}
