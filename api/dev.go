@@ -17,7 +17,6 @@ func (s *Server) devRoutes(r chi.Router) {
 	r.Post("/simulated-persium/{client_id}/retire-old", s.uiHandler(s.devUIRetireOld))
 }
 
-
 func (s *Server) devError(clientID string, err error) error {
 	s.log.Warn("simulated Persium refused", "client_id", clientID, "error", err)
 	return &httpError{status: http.StatusNotFound, code: "not_found",

@@ -72,6 +72,7 @@ type page struct {
 	Principal Principal
 	Dev       bool
 	Notice    string
+	NoticeKey string // the "done" key of Notice, for the element's id
 	Error     string
 }
 
@@ -90,7 +91,12 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 }
 
 func (s *Server) base(r *http.Request, title string) page {
-	return page{Title: title, Principal: principal(r.Context()), Dev: s.dev != nil, Notice: notices[r.URL.Query().Get("done")]}
+	done := r.URL.Query().Get("done")
+	p := page{Title: title, Principal: principal(r.Context()), Dev: s.dev != nil}
+	if n, ok := notices[done]; ok {
+		p.Notice, p.NoticeKey = n, done
+	}
+	return p
 }
 
 // notices are the confirmations shown after a redirect, keyed by the

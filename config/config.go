@@ -5,8 +5,8 @@
 // The configuration never holds a secret. A key that looks like one
 // (client_secret, password, token, vault_token and the like) is a problem
 // wherever it appears, and no message quotes its value. Every problem names
-// its key and, for a parsed file, its line, and Load and Parse report all
-// problems of a file at once.
+// its key and, for a parsed file, its line. Load and Parse report all
+// problems of a file at once rather than stopping at the first.
 package config
 
 import (

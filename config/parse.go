@@ -32,8 +32,8 @@ const (
 )
 
 // Load reads and parses the configuration file at path. It returns an error
-// that wraps the read error when the file cannot be read, and a
-// *ProblemsError with every problem when the file has any.
+// that wraps the read error when the file cannot be read, and Parse's
+// *ProblemsError when the file has problems.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -52,7 +52,8 @@ func Load(path string) (*Config, error) {
 // leaves out and validates the result. name is the file name that problems
 // carry, and a relative persium.ca_file is resolved against its directory.
 // On any problem Parse returns a nil Config and a *ProblemsError that lists
-// all of them, ordered by line.
+// all of them, ordered by line. Beyond 200 problems the list ends with a
+// count of the rest.
 func Parse(name string, data []byte) (*Config, error) {
 	d := &decoder{file: name, lines: map[string]int{}, failed: map[string]bool{}}
 
@@ -266,8 +267,10 @@ func (d *decoder) mapping(path string, n *yaml.Node, fields ...field) {
 	}
 
 	names := make([]string, len(fields))
+	index := make(map[string]int, len(fields))
 	for i, f := range fields {
 		names[i] = f.name
+		index[f.name] = i
 	}
 
 	seen := map[string]int{}
@@ -288,14 +291,14 @@ func (d *decoder) mapping(path string, n *yaml.Node, fields ...field) {
 			d.problem(key, keyNode.Line, secretKeyMessage)
 			continue
 		}
-		known := slices.Index(names, name)
-		if known < 0 {
+		fieldIndex, known := index[name]
+		if !known {
 			d.problem(key, keyNode.Line, "unknown key%s", suggestKey(name, names))
 			d.scanSecrets(key, value)
 			continue
 		}
 		d.lines[key] = keyNode.Line
-		fields[known].decode(key, value)
+		fields[fieldIndex].decode(key, value)
 	}
 }
 
@@ -386,11 +389,13 @@ func (d *decoder) backends(path string, n *yaml.Node) map[string]Backend {
 	// and secret-looking names like any other key.
 	backends := map[string]Backend{}
 	var fields []field
+	listed := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		name := n.Content[i].Value
-		if n.Content[i].Kind != yaml.ScalarNode || slices.ContainsFunc(fields, func(f field) bool { return f.name == name }) {
+		if n.Content[i].Kind != yaml.ScalarNode || listed[name] {
 			continue
 		}
+		listed[name] = true
 		fields = append(fields, field{name, func(key string, v *yaml.Node) {
 			backends[name] = d.backend(key, name, v)
 		}})

@@ -35,7 +35,8 @@ func (p Problem) String() string {
 }
 
 // ProblemsError is the error Load and Parse return for a configuration with
-// problems. It holds every problem found, ordered by line.
+// problems. It holds every problem found, ordered by line, up to a limit
+// that Parse documents.
 type ProblemsError struct {
 	Problems []Problem
 }

@@ -19,6 +19,7 @@ import (
 
 // Limits that Validate enforces.
 const (
+	// MinRotationPeriod is the shortest rotation_period Validate accepts.
 	MinRotationPeriod = time.Hour
 
 	// maxCAFileSize bounds persium.ca_file. Mozilla's whole root bundle is
@@ -70,9 +71,9 @@ func (c *Config) lineOf(key string) int {
 	return 0
 }
 
-// itemWithLine formats an item for a message about a duplicate, with the line of
-// key: "credentials[0] (line 14)". A Config built in code has no lines, so
-// then it returns the item alone.
+// itemWithLine formats an item for a message about a duplicate, with the
+// line of key: "credentials[0] (line 14)". A Config built in code has no
+// lines, so then it returns the item alone.
 func (v *validator) itemWithLine(item, key string) string {
 	if line := v.c.lineOf(key); line > 0 {
 		return fmt.Sprintf("%s (line %d)", item, line)

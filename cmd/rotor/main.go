@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // time zones for server.time_zone, even in images without them
 
 	"github.com/rotorhq/rotor/config"
 )

@@ -319,8 +319,8 @@ func testRetireDestroy(t *testing.T, f *fixture) {
 	f.retire(t, rotationA, v, secretstore.RetireDestroy)
 
 	for _, e := range f.snapshot(t) {
-		if e.Holds == "old" {
-			t.Errorf("version %s still holds the old value (%s)", e.Version, e.State)
+		if e.Secret == "old" {
+			t.Errorf("version %s still contains the old value (%s)", e.Version, e.State)
 		}
 	}
 	f.wantCurrent(t, newSecret)
@@ -335,8 +335,8 @@ func testRetireDestroyAfterRollback(t *testing.T, f *fixture) {
 	f.retire(t, rotationA, v, secretstore.RetireDestroy)
 
 	for _, e := range f.snapshot(t) {
-		if e.Holds == "old" {
-			t.Errorf("version %s still holds the old value (%s)", e.Version, e.State)
+		if e.Secret == "old" {
+			t.Errorf("version %s still contains the old value (%s)", e.Version, e.State)
 		}
 	}
 	f.wantCurrent(t, newSecret)
@@ -351,12 +351,12 @@ func testRetireDisable(t *testing.T, f *fixture) {
 	f.wantNoLive(t, oldSecret)
 	var disabled int
 	for _, e := range f.snapshot(t) {
-		if e.Holds == "old" && e.State == Disabled {
+		if e.Secret == "old" && e.State == Disabled {
 			disabled++
 		}
 	}
 	if disabled == 0 {
-		t.Errorf("no disabled version holds the old value; want it kept recoverable")
+		t.Errorf("no disabled version contains the old value; want it kept recoverable")
 	}
 	f.wantCurrent(t, newSecret)
 	_, err := f.store.Read(f.ctx, v.Old)

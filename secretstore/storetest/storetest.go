@@ -9,8 +9,8 @@
 //	}
 //
 // The suite drives every step of a rotation, repeats each step, and checks
-// after each one what a consumer of the current value sees and which stored
-// versions hold which value. The secrets it uses contain + / = : % space
+// after each one what a consumer of the current value reads and which
+// stored versions contain which value. The secrets it uses contain + / = : % space
 // and é, so encoding mistakes show.
 package storetest
 

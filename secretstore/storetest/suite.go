@@ -102,7 +102,7 @@ func setup(t *testing.T, newHarness func(t *testing.T, initial secret.Value) Har
 type entry struct {
 	Version secretstore.Version
 	State   State
-	Holds   string
+	Secret  string // "old", "new", "third", "unknown value", or "" for none
 }
 
 func label(v secret.Value) string {
@@ -129,7 +129,7 @@ func (f *fixture) snapshot(t *testing.T) []entry {
 	}
 	entries := make([]entry, 0, len(versions))
 	for _, v := range versions {
-		entries = append(entries, entry{Version: v.Version, State: v.State, Holds: label(v.Value)})
+		entries = append(entries, entry{Version: v.Version, State: v.State, Secret: label(v.Value)})
 	}
 	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(string(a.Version), string(b.Version)) })
 	return entries
@@ -231,8 +231,8 @@ func (f *fixture) wantRead(t *testing.T, version secretstore.Version, want secre
 func (f *fixture) wantNoLive(t *testing.T, value secret.Value) {
 	t.Helper()
 	for _, e := range f.snapshot(t) {
-		if e.Holds == label(value) && e.State == Enabled {
-			t.Errorf("version %s is enabled and holds the %s value", e.Version, e.Holds)
+		if e.Secret == label(value) && e.State == Enabled {
+			t.Errorf("version %s is enabled and contains the %s value", e.Version, e.Secret)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/rotorhq/rotor/secretstore"
 )
 
-// casMismatch is the text Vault's KV v2 engine answers, with status 400,
+// casMismatch is the error text of Vault's KV v2 engine, with status 400,
 // when options.cas is not the current version.
 const casMismatch = "check-and-set parameter did not match the current version"
 
@@ -41,8 +41,8 @@ var statusKinds = map[int]struct {
 // vaultError converts an error from the Vault client into a secretstore
 // error for op. where names the request (mount, path and version). The
 // message never contains Vault's response body, because Vault and proxies
-// in front of it can echo the request, secret included; only the known
-// check-and-set text is recognised, and never copied.
+// in front of it can echo the request, secret included. Only the known
+// check-and-set text is recognised, and it is not copied either.
 func vaultError(op, where string, err error) error {
 	var re *api.ResponseError
 	if errors.As(err, &re) {
@@ -52,7 +52,7 @@ func vaultError(op, where string, err error) error {
 		entry, ok := statusKinds[re.StatusCode]
 		if !ok {
 			entry.kind = secretstore.ErrUnavailable
-			entry.text = fmt.Sprintf("Vault answered with status %d; the outcome is unknown", re.StatusCode)
+			entry.text = fmt.Sprintf("Vault responded with status %d; the outcome is unknown", re.StatusCode)
 		}
 		return secretstore.Errorf(entry.kind, op, "%s: %s", where, entry.text)
 	}
@@ -72,9 +72,9 @@ func vaultError(op, where string, err error) error {
 func isCASMismatch(message string) bool { return strings.Contains(message, casMismatch) }
 
 // needsReread reports whether a failed check-and-set write calls for a
-// re-read before deciding again: on ErrUnavailable the write may have taken
-// effect, and on ErrConflict someone wrote in between, possibly the Vault
-// client itself retrying a write whose first answer was lost.
+// re-read before deciding again. On ErrUnavailable the write may have taken
+// effect. On ErrConflict someone wrote in between, possibly the Vault client
+// itself when it retried a write whose first response was lost.
 func needsReread(err error) bool {
 	return errors.Is(err, secretstore.ErrUnavailable) || errors.Is(err, secretstore.ErrConflict)
 }

@@ -103,7 +103,7 @@ func (s *Store) readVersion(ctx context.Context, op, path string, n int) (doc do
 	if sec == nil {
 		return document{}, false, nil
 	}
-	// A deleted or destroyed version comes back as a 404 whose body holds
+	// A deleted or destroyed version comes back as a 404 whose body contains
 	// its metadata and "data": null, which the client returns as a secret.
 	data, ok := sec.Data["data"].(map[string]any)
 	if !ok {
@@ -113,7 +113,7 @@ func (s *Store) readVersion(ctx context.Context, op, path string, n int) (doc do
 	version, ok := intField(metadata, "version")
 	if !ok {
 		return document{}, false, secretstore.Errorf(secretstore.ErrInvalid, op,
-			"%s: the answer has no version number; check that mount %q is KV version 2", s.where(path, n), s.mount)
+			"%s: the response has no version number; check that mount %q is KV version 2", s.where(path, n), s.mount)
 	}
 	return document{version: version, data: data}, true, nil
 }
@@ -157,11 +157,11 @@ func (s *Store) writeVersion(ctx context.Context, op, path string, data map[stri
 		return 0, vaultError(op, where, err)
 	}
 	if sec == nil {
-		return 0, secretstore.Errorf(secretstore.ErrUnavailable, op, "%s: Vault answered without a version number; the outcome is unknown", where)
+		return 0, secretstore.Errorf(secretstore.ErrUnavailable, op, "%s: Vault's response has no version number; the outcome is unknown", where)
 	}
 	n, ok := intField(sec.Data, "version")
 	if !ok {
-		return 0, secretstore.Errorf(secretstore.ErrUnavailable, op, "%s: Vault answered without a version number; the outcome is unknown", where)
+		return 0, secretstore.Errorf(secretstore.ErrUnavailable, op, "%s: Vault's response has no version number; the outcome is unknown", where)
 	}
 	return n, nil
 }
@@ -214,8 +214,8 @@ func withFields(custom map[string]string, fields map[string]string) map[string]s
 	return out
 }
 
-// intField reads a number field of a decoded Vault answer, which the client
-// decodes as json.Number.
+// intField reads a number field of a decoded Vault response, in which the
+// client decodes numbers as json.Number.
 func intField(m map[string]any, name string) (int, bool) {
 	switch v := m[name].(type) {
 	case json.Number:

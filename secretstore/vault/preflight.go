@@ -64,9 +64,11 @@ func (s *Store) Preflight(ctx context.Context) error {
 	return err
 }
 
-// checkMount rejects a mount that is not KV version 2.
+// checkMount rejects a mount that is not KV version 2. It looks up the
+// secret's full path, as the Vault CLI does, because Vault permits that
+// lookup to a token with any capability on the path.
 func (s *Store) checkMount(ctx context.Context, op string) error {
-	sec, err := s.client.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+s.mount)
+	sec, err := s.client.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+s.mount+"/"+s.path)
 	if err != nil {
 		return vaultError(op, "look up mount "+s.mount, err)
 	}

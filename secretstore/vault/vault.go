@@ -9,24 +9,24 @@
 //   - Stage writes {Key: new} to a staging path beside the secret
 //     (Config.StagingPath), with check-and-set, after recording the rotation
 //     id in the staging path's custom metadata.
-//   - Promote writes a new version of the main path that is the current
-//     object with only Key changed, with check-and-set, records the
-//     rotation id and new version in the main path's custom metadata, and
-//     deletes the staging path with all its versions.
+//   - Promote writes, with check-and-set, a new version of the main path:
+//     the current object with only Key changed. It then records the
+//     rotation id and the new version in the main path's custom metadata
+//     and deletes the staging path with all its versions.
 //   - Rollback writes the old value as a new version of the main path, with
 //     check-and-set, and stages the new value again.
 //   - Retire soft-deletes (RetireDisable) or destroys (RetireDestroy) every
-//     readable version of the main path that holds the old value.
+//     readable version of the main path that contains the old value.
 //   - Discard deletes the staging path with all its versions.
 //
-// What a consumer that reads the latest version of the main path sees:
+// A consumer that reads the latest version of the main path gets:
 //
 //	rotation state   latest version of the main path
 //	requested        the old value
 //	new_issued       the old value; the new one waits at the staging path
 //	dual_active      the new value; the old one stays readable by version number
 //	rolled back      the old value, as a newer version; the new one is staged again
-//	old_retired      the new value; versions holding the old value are deleted or destroyed
+//	old_retired      the new value; versions with the old value are deleted or destroyed
 //	cancelled        the old value; the staging path is gone
 //
 // Versions of the main path are Vault's version numbers ("3"); versions of
@@ -37,10 +37,13 @@
 // replaced by another. Preflight rejects a limit below 3 and KV v1 mounts,
 // which ignore check-and-set.
 //
-// The token needs, on the mount: create, read and update on data/ for both
-// paths; read, update and delete on metadata/ for both paths; update on
-// delete/ and destroy/ for the main path; read on config; and read on
-// sys/internal/ui/mounts/{mount}.
+// The token's policy needs these capabilities on the mount:
+//
+//   - create, read and update on data/ for both paths;
+//   - read, update and delete on metadata/ for both paths;
+//   - update on delete/ and destroy/ for the main path;
+//   - read on config (optional when the secret's own max_versions is 3 or
+//     more).
 package vault
 
 import (
@@ -63,7 +66,7 @@ const (
 
 // Custom metadata keys rotor writes. On the staging path they name the
 // rotation that owns the staged value and the main path's version that was
-// current when it was staged; on the main path they record the last
+// current when it was staged. On the main path they record the last
 // promotion, so that a promote repeated after the staging path is gone
 // finds its result.
 const (
@@ -89,8 +92,8 @@ type Config struct {
 	// "client_secret".
 	Key string
 
-	// StagingPath is where a new secret waits before promotion. Default
-	// Path + ".rotor-staged".
+	// StagingPath is the path beside Path that holds a new secret until
+	// promotion. Default Path + ".rotor-staged".
 	StagingPath string
 
 	// Logger receives a record when a write whose outcome was unknown is
@@ -114,7 +117,7 @@ type Store struct {
 // Preflight to check the mount and the secret.
 func New(cfg Config) (*Store, error) {
 	if cfg.Client == nil {
-		return nil, secretstore.Errorf(secretstore.ErrInvalid, "configure", "no Vault client given")
+		return nil, secretstore.Errorf(secretstore.ErrInvalid, "configure", "the Vault client is missing; set Config.Client")
 	}
 	if cfg.Mount == "" {
 		cfg.Mount = DefaultMount
@@ -122,14 +125,16 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Key == "" {
 		cfg.Key = DefaultKey
 	}
+
 	cfg.Mount = strings.Trim(cfg.Mount, "/")
 	cfg.Path = strings.Trim(cfg.Path, "/")
 	if cfg.Path == "" {
-		return nil, secretstore.Errorf(secretstore.ErrInvalid, "configure", "no secret path given for mount %q", cfg.Mount)
+		return nil, secretstore.Errorf(secretstore.ErrInvalid, "configure", "the secret path in mount %q is missing; set Config.Path", cfg.Mount)
 	}
 	if strings.HasPrefix(cfg.Path, "data/") || strings.HasPrefix(cfg.Path, "metadata/") {
 		return nil, secretstore.Errorf(secretstore.ErrInvalid, "configure", "secret path %q must not start with data/ or metadata/; give the path inside the mount", cfg.Path)
 	}
+
 	if cfg.StagingPath == "" {
 		cfg.StagingPath = cfg.Path + DefaultStagingSuffix
 	}
@@ -137,6 +142,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.StagingPath == cfg.Path {
 		return nil, secretstore.Errorf(secretstore.ErrInvalid, "configure", "staging path must differ from the secret path %q", cfg.Path)
 	}
+
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -150,10 +156,14 @@ func New(cfg Config) (*Store, error) {
 	}, nil
 }
 
-// Mount returns the mount path, Path the secret's path and StagingPath the
-// staging path, as configured with defaults applied.
-func (s *Store) Mount() string       { return s.mount }
-func (s *Store) Path() string        { return s.path }
+// Mount returns the mount path, with the default applied.
+func (s *Store) Mount() string { return s.mount }
+
+// Path returns the secret's path inside the mount.
+func (s *Store) Path() string { return s.path }
+
+// StagingPath returns the staging path inside the mount, with the default
+// applied.
 func (s *Store) StagingPath() string { return s.staging }
 
 // where names a path, and a version of it when n > 0, for messages.

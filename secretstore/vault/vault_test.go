@@ -522,7 +522,7 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 
 		wantKind(t, err, secretstore.ErrUnavailable, "Stage while Vault fails")
 		if strings.Contains(err.Error(), "internal error while handling") {
-			t.Errorf("Stage error = %q, want no text from Vault's answer", err)
+			t.Errorf("Stage error = %q, want no text from Vault's response", err)
 		}
 	})
 }

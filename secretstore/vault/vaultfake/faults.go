@@ -6,10 +6,10 @@ import (
 	"time"
 )
 
-// Fault changes how the server answers the next Count requests that match
-// Method and Path. Faults are matched in the order they were injected; a
-// request uses at most one. The token is checked as usual, so a request with
-// a bad token is answered 403 but still uses up the fault.
+// Fault changes how the server responds to the next Count requests that
+// match Method and Path. Faults are matched in the order they were
+// injected, and a request uses at most one. The token is checked as usual,
+// so a request with a bad token gets 403 but still uses up the fault.
 type Fault struct {
 	// Count is how many matching requests the fault affects.
 	Count int
@@ -28,18 +28,18 @@ type Fault struct {
 	// way a concurrent writer would.
 	Before func()
 
-	// Status replaces the answer with Vault's error body and this status,
-	// such as 500. Zero sends the real answer.
+	// Status replaces the response with Vault's error body and this status,
+	// such as 500. Zero sends the real response.
 	Status int
 
 	// Applied makes the request take effect before the delay and the
-	// answer, so a client that sees an error or gives up waiting does not
-	// know that its write happened. Without it, a request with its real
-	// answer takes effect after the delay if the client still waits, and
-	// a request answered with an error status never takes effect.
+	// response, so a client that gets an error or gives up waiting cannot
+	// tell that its write happened. Without it, a request that gets its
+	// real response takes effect after the delay if the client still
+	// waits, and a request that gets an error status never takes effect.
 	Applied bool
 
-	// Delay holds the answer back this long, or until the client gives up.
+	// Delay holds the response back this long, or until the client gives up.
 	Delay time.Duration
 
 	// EchoBody puts the request body into the error message, as some
@@ -58,14 +58,14 @@ func (s *Server) Inject(f Fault) {
 	s.faults = append(s.faults, &f)
 }
 
-// FailNext answers the next n requests with a 500. With applied the
+// FailNext responds to the next n requests with a 500. With applied the
 // requests take effect first, so the client sees an error for a write that
 // happened.
 func (s *Server) FailNext(n int, applied bool) {
 	s.Inject(Fault{Count: n, Status: http.StatusInternalServerError, Applied: applied})
 }
 
-// FailNextWrite answers the next n requests that change something under
+// FailNextWrite responds to the next n requests that change something under
 // path (after /v1/) with a 500, after applying them if applied is set.
 func (s *Server) FailNextWrite(n int, path string, applied bool) {
 	s.Inject(Fault{Count: n, Method: "write", Path: path, Status: http.StatusInternalServerError, Applied: applied})

@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// reply is what a handler produces: a status and, unless the status is 204,
-// a JSON body.
+// reply is a handler's result: a status and, unless the status is 204, a
+// JSON body.
 type reply struct {
 	status int
 	body   any
@@ -197,14 +197,14 @@ func write(w http.ResponseWriter, r reply) {
 	_ = json.NewEncoder(w).Encode(r.body)
 }
 
-// serveFault answers a request that a Fault matched.
+// serveFault responds to a request that a Fault matched.
 func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, c call, f *Fault) {
 	if f.Before != nil {
 		f.Before()
 	}
-	var answer reply
+	var response reply
 	if f.Applied {
-		answer = s.handleLocked(c)
+		response = s.handleLocked(c)
 	}
 	if f.Delay > 0 {
 		timer := time.NewTimer(f.Delay)
@@ -217,9 +217,9 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, c call, f *F
 	}
 	if f.Status == 0 {
 		if !f.Applied {
-			answer = s.handleLocked(c)
+			response = s.handleLocked(c)
 		}
-		write(w, answer)
+		write(w, response)
 		return
 	}
 

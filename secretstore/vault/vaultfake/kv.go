@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// defaultMaxVersions is what KV v2 keeps when neither the key nor the mount
-// sets max_versions.
+// defaultMaxVersions is the number of versions KV v2 keeps when neither the
+// key nor the mount sets max_versions.
 const defaultMaxVersions = 10
 
 type mount struct {

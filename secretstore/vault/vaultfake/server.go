@@ -2,19 +2,25 @@
 // HashiCorp Vault's HTTP API for the official Go client
 // (github.com/hashicorp/vault/api) to drive KV secrets engines against it
 // unmodified. It follows the behaviour of Vault's KV v2 plugin
-// (hashicorp/vault-plugin-secrets-kv): check-and-set with Vault's own error
-// texts, version pruning by max_versions (the larger of the key's and the
-// mount's setting, 10 when both are 0), soft delete, undelete, destroy,
-// custom metadata, and 404 answers that carry the metadata of a deleted or
-// destroyed version. A KV v1 mount stores the request body as it comes, so
-// check-and-set options are silently ignored there, as in Vault.
+// (hashicorp/vault-plugin-secrets-kv) in these parts:
+//
+//   - check-and-set, with Vault's own error texts;
+//   - version pruning by max_versions, the larger of the key's and the
+//     mount's setting, and 10 when both are 0;
+//   - soft delete, undelete, destroy and custom metadata;
+//   - 404 responses that carry the metadata of a deleted or destroyed
+//     version.
+//
+// A KV v1 mount stores the request body as it comes, so check-and-set
+// options are silently ignored there, as in Vault.
 //
 // Tests can inject faults (a 500 before or after a request takes effect, a
-// delayed answer), expire tokens, write behind rotor's back, prune versions,
+// delayed response), expire tokens, write behind rotor's back, prune versions,
 // and inspect every stored version.
 //
-// The fake keeps everything in memory and has no policies: a known token
-// may do everything, an unknown or expired one nothing.
+// The fake keeps everything in memory and has no policies. A known token
+// may do everything, and an unknown or expired one nothing. Unsupported:
+// KV v2 data PATCH, subkeys, delete_version_after, namespaces.
 package vaultfake
 
 import (
@@ -85,7 +91,7 @@ func (s *Server) URL() string { return s.http.URL }
 func (s *Server) Token() string { return s.token }
 
 // Client returns a client for the server with the root token. It keeps the
-// client's default of two retries on a 5xx answer but waits only
+// client's default of two retries on a 5xx response but waits only
 // milliseconds between them, so tests that inject faults stay fast.
 func (s *Server) Client(t testing.TB) *api.Client {
 	t.Helper()

@@ -52,7 +52,7 @@ func wantResponseError(t *testing.T, err error, status int, message string) {
 func version(t *testing.T, sec *api.Secret) json.Number {
 	t.Helper()
 	if sec == nil {
-		t.Fatalf("no answer")
+		t.Fatalf("no response")
 	}
 	n, _ := sec.Data["version"].(json.Number)
 	return n
@@ -192,7 +192,7 @@ func TestDeleteAndDestroy(t *testing.T) {
 		t.Fatalf("destroy: %v", err)
 	}
 
-	t.Run("deleted version answers 404 with metadata", func(t *testing.T) {
+	t.Run("deleted version returns 404 with metadata", func(t *testing.T) {
 		sec, err := client.Logical().ReadWithDataWithContext(ctx, "secret/data/app", map[string][]string{"version": {"1"}})
 		if err != nil || sec == nil {
 			t.Fatalf("read deleted version: %v, %v", sec, err)
