@@ -6,12 +6,12 @@ import (
 	"net/http"
 )
 
-// Role is what a principal may do. Roles are ordered: each includes the
-// ones below it.
+// Role is the set of actions a principal may take. Roles are ordered, and
+// each includes the ones below it.
 type Role int
 
 const (
-	RoleViewer   Role = iota + 1 // sees credentials, rotations and the audit log
+	RoleViewer   Role = iota + 1 // reads credentials, rotations and the audit log
 	RoleOperator                 // runs rotations
 )
 

@@ -33,7 +33,7 @@ func (s *Server) devIssue(w http.ResponseWriter, r *http.Request) error {
 		return s.devError(clientID, err)
 	}
 	// The one place rotor reveals a secret: the simulated Persium's
-	// one-time answer, as Persium's support would send it.
+	// one-time response, as Persium's support would send it.
 	writeJSON(w, http.StatusOK, map[string]string{"secret": v.Reveal()})
 	return nil
 }

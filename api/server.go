@@ -35,8 +35,8 @@ type Options struct {
 	// Location is the time zone dates are shown in. Default UTC.
 	Location *time.Location
 
-	// Ready reports whether rotor can serve: the database answers and its
-	// schema is current. nil means always ready.
+	// Ready reports whether rotor can serve: the database is reachable and
+	// its schema is current. nil means always ready.
 	Ready func(ctx context.Context) error
 
 	// Dev, when set, adds the simulated Persium's routes and UI panel.
@@ -127,7 +127,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// readinessMessage says what is down without internal detail.
+// readinessMessage names the dependency that is down, without internal detail.
 func readinessMessage(err error) string {
 	var re *ReadinessError
 	if errors.As(err, &re) {

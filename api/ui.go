@@ -66,7 +66,7 @@ func formatDuration(d time.Duration) string {
 	return d.String()
 }
 
-// page is what every page template receives besides its own data.
+// page holds the fields every page template receives besides its own data.
 type page struct {
 	Title     string
 	Principal Principal
@@ -138,11 +138,11 @@ func (s *Server) uiRoutes(r chi.Router) {
 	r.Get("/credentials/{id}", s.uiHandler(s.credentialPage))
 	r.Post("/credentials/{id}/rotations", s.uiHandler(s.uiRequest))
 	r.Get("/rotations/{id}", s.uiHandler(s.rotationPage))
-	r.Post("/rotations/{id}/issued", s.uiHandler(s.uiIssued))
-	r.Post("/rotations/{id}/promote", s.uiHandler(s.uiPromote))
-	r.Post("/rotations/{id}/rollback", s.uiHandler(s.uiRollback))
-	r.Post("/rotations/{id}/retire", s.uiHandler(s.uiRetire))
-	r.Post("/rotations/{id}/cancel", s.uiHandler(s.uiCancel))
+	r.Post("/rotations/{id}/issued", s.uiTransition("issued", s.uiIssued))
+	r.Post("/rotations/{id}/promote", s.uiTransition("promoted", s.uiPromote))
+	r.Post("/rotations/{id}/rollback", s.uiTransition("rolledback", s.uiRollback))
+	r.Post("/rotations/{id}/retire", s.uiTransition("retired", s.uiRetire))
+	r.Post("/rotations/{id}/cancel", s.uiTransition("cancelled", s.uiCancel))
 }
 
 type dueView struct {
@@ -221,12 +221,12 @@ func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// rotationPage renders a rotation; formError, when not empty, is shown
-// above the forms with the given status.
 func (s *Server) rotationPage(w http.ResponseWriter, r *http.Request) error {
 	return s.renderRotation(w, r, http.StatusOK, "")
 }
 
+// renderRotation renders a rotation's page with status. A formError that is
+// not empty is shown above the forms, in place of any notice.
 func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status int, formError string) error {
 	if _, err := require(r, RoleViewer); err != nil {
 		return err
@@ -243,6 +243,7 @@ func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return err
 	}
+
 	now := s.now()
 	next := rotation.Next(rot, c, now)
 	base := s.base(r, "Rotation of "+c.ID)
@@ -250,6 +251,7 @@ func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status i
 	if formError != "" {
 		base.Notice = ""
 	}
+
 	s.render(w, r, status, "rotation", struct {
 		page
 		Rotation    rotation.Rotation
@@ -330,75 +332,52 @@ func (s *Server) uiRequest(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) uiIssued(w http.ResponseWriter, r *http.Request) error {
-	p, err := require(r, RoleOperator)
-	if err != nil {
-		return err
-	}
-	if err := parseForm(w, r); err != nil {
-		return err
-	}
-	id := chi.URLParam(r, "id")
+// uiTransition handles a form that moves a rotation: it checks the role,
+// reads the form, runs do and redirects with the done notice, or
+// re-renders the rotation page with the error.
+func (s *Server) uiTransition(done string, do func(r *http.Request, actor, id string) error) http.HandlerFunc {
+	return s.uiHandler(func(w http.ResponseWriter, r *http.Request) error {
+		p, err := require(r, RoleOperator)
+		if err != nil {
+			return err
+		}
+		if err := parseForm(w, r); err != nil {
+			return err
+		}
+		id := chi.URLParam(r, "id")
+		return s.transitionResult(w, r, id, done, do(r, p.Name, id))
+	})
+}
+
+func (s *Server) uiIssued(r *http.Request, actor, id string) error {
 	v := secret.New(r.PostFormValue("secret"))
 	r.PostForm.Del("secret")
 	r.Form.Del("secret")
-	_, err = s.svc.RecordIssued(r.Context(), p.Name, id, rotation.IssuedInput{Secret: v, Reason: r.PostFormValue("reason")})
-	return s.transitionResult(w, r, id, "issued", err)
+	_, err := s.svc.RecordIssued(r.Context(), actor, id, rotation.IssuedInput{Secret: v, Reason: r.PostFormValue("reason")})
+	return err
 }
 
-func (s *Server) uiPromote(w http.ResponseWriter, r *http.Request) error {
-	p, err := require(r, RoleOperator)
-	if err != nil {
-		return err
-	}
-	if err := parseForm(w, r); err != nil {
-		return err
-	}
-	id := chi.URLParam(r, "id")
-	_, err = s.svc.Promote(r.Context(), p.Name, id, r.PostFormValue("reason"))
-	return s.transitionResult(w, r, id, "promoted", err)
+func (s *Server) uiPromote(r *http.Request, actor, id string) error {
+	_, err := s.svc.Promote(r.Context(), actor, id, r.PostFormValue("reason"))
+	return err
 }
 
-func (s *Server) uiRollback(w http.ResponseWriter, r *http.Request) error {
-	p, err := require(r, RoleOperator)
-	if err != nil {
-		return err
-	}
-	if err := parseForm(w, r); err != nil {
-		return err
-	}
-	id := chi.URLParam(r, "id")
-	_, err = s.svc.Rollback(r.Context(), p.Name, id, r.PostFormValue("reason"))
-	return s.transitionResult(w, r, id, "rolledback", err)
+func (s *Server) uiRollback(r *http.Request, actor, id string) error {
+	_, err := s.svc.Rollback(r.Context(), actor, id, r.PostFormValue("reason"))
+	return err
 }
 
-func (s *Server) uiRetire(w http.ResponseWriter, r *http.Request) error {
-	p, err := require(r, RoleOperator)
-	if err != nil {
-		return err
-	}
-	if err := parseForm(w, r); err != nil {
-		return err
-	}
-	id := chi.URLParam(r, "id")
-	_, err = s.svc.Retire(r.Context(), p.Name, id, rotation.RetireInput{
+func (s *Server) uiRetire(r *http.Request, actor, id string) error {
+	_, err := s.svc.Retire(r.Context(), actor, id, rotation.RetireInput{
 		PersiumConfirmed: r.PostFormValue("persium_confirmed") == "true",
 		Reason:           r.PostFormValue("reason"),
 	})
-	return s.transitionResult(w, r, id, "retired", err)
+	return err
 }
 
-func (s *Server) uiCancel(w http.ResponseWriter, r *http.Request) error {
-	p, err := require(r, RoleOperator)
-	if err != nil {
-		return err
-	}
-	if err := parseForm(w, r); err != nil {
-		return err
-	}
-	id := chi.URLParam(r, "id")
-	_, err = s.svc.Cancel(r.Context(), p.Name, id, r.PostFormValue("reason"))
-	return s.transitionResult(w, r, id, "cancelled", err)
+func (s *Server) uiCancel(r *http.Request, actor, id string) error {
+	_, err := s.svc.Cancel(r.Context(), actor, id, r.PostFormValue("reason"))
+	return err
 }
 
 // safeReturn accepts only a local rotation path as a redirect target.

@@ -57,7 +57,7 @@ func RequestText(c Credential, r Rotation) string {
 	return b.String()
 }
 
-// RetireText returns the message that asks Persium to retire the old
+// RetireText returns the message that requests Persium to retire the old
 // secret.
 func RetireText(c Credential, r Rotation) string {
 	var b strings.Builder

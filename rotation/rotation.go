@@ -9,7 +9,7 @@ import (
 	"github.com/rotorhq/rotor/secretstore"
 )
 
-// State is where a rotation stands. The legal moves are
+// State is the stage a rotation is in. The legal moves are
 //
 //	requested → new_issued → dual_active → old_retired
 //	dual_active → new_issued (roll back)
@@ -57,7 +57,7 @@ func (s State) Valid() bool {
 // Terminal reports whether no transition leaves s.
 func (s State) Terminal() bool { return s == StateOldRetired || s == StateCancelled }
 
-// Kind says why a rotation was started.
+// Kind is the reason a rotation was started.
 type Kind string
 
 const (
@@ -102,7 +102,7 @@ type Rotation struct {
 	// version it was computed from, and loses if another change won.
 	Version int64
 
-	Reason      string // why it was requested
+	Reason      string // the requester's reason
 	Ticket      string // Persium's ticket reference, when known
 	RequestedBy string
 

@@ -30,11 +30,11 @@ type Checker interface {
 	Check(ctx context.Context, clientID string, method tokencheck.AuthMethod, s secret.Value) tokencheck.Result
 }
 
-// Service runs rotations. Every transition is one or two store changes:
-// a transition without an external effect is one change; one that writes to
-// the secrets manager records the step as intended, makes the write with
-// the rotation id as idempotency key, and completes the step in a second
-// change. A crash between the two leaves the step for Recover.
+// Service runs rotations. A transition without an external effect is one
+// store change. A transition that writes to the secrets manager records the
+// step as intended, makes the write with the rotation id as idempotency key,
+// and completes the step in a second change. A crash between the two leaves
+// the step for Recover.
 type Service struct {
 	store       Store
 	secrets     map[string]SecretStore
@@ -278,9 +278,9 @@ func RetireAvailableAt(r Rotation, c Credential) time.Time {
 }
 
 // Retire ends a rotation after Persium retired the old secret. In one check
-// run the token endpoint must reject the old secret and accept the new
-// one; then the old version is retired in the secrets manager (destroyed
-// for an emergency) and the credential's next due date moves.
+// run the token endpoint must reject the old secret and accept the new one.
+// Then the old version is retired in the secrets manager (destroyed for an
+// emergency), and the credential's next due date moves.
 func (s *Service) Retire(ctx context.Context, actor, rotationID string, in RetireInput) (Rotation, error) {
 	if err := validText("reason", in.Reason, MaxReasonBytes, true); err != nil {
 		return Rotation{}, err
@@ -482,10 +482,15 @@ func (s *Service) runStep(ctx context.Context, r Rotation, actor, reason string,
 }
 
 // Recover finishes or reports every step that was recorded as intended
-// and not completed, as after a crash. It repeats writes that are
-// idempotent (promote, roll back, retire, discard); a stage is completed
+// and not completed, as after a crash. It repeats the writes that are
+// idempotent (promote, roll back, retire, discard). It completes a stage
 // only if the secrets manager holds a version staged for the rotation,
-// since the secret itself was never persisted.
+// because the secret itself was never persisted.
+//
+// NOTE: Recover takes every unfinished step as abandoned. rotor serve calls
+// it once at start-up, which is right for one process; with several
+// processes on one database it could repeat a step that another process
+// is still making.
 func (s *Service) Recover(ctx context.Context) error {
 	unfinished, err := s.store.ListUnfinished(ctx)
 	if err != nil {

@@ -395,8 +395,7 @@ func TestServiceIssuedGates(t *testing.T) {
 	})
 }
 
-// CASES F13: a store write that fails right after the operator submits
-// leaves the rotation requested, and the secret can be submitted again.
+// A store write that fails right after the operator submits leaves the rotation requested, and the secret can be submitted again.
 func TestServiceStageFailure(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, f *fixture) {
@@ -426,7 +425,7 @@ func TestServiceStageFailure(t *testing.T) {
 	})
 }
 
-// CASES F14: a retire whose backend call fails keeps the rotation
+// A retire whose backend call fails keeps the rotation
 // dual_active with the old version recorded, and can be repeated.
 func TestServiceRetireFailure(t *testing.T) {
 	t.Parallel()
@@ -461,14 +460,14 @@ func TestServiceRetireGates(t *testing.T) {
 			_, err := f.svc.Retire(f.ctx, "carol", r.ID, rotation.RetireInput{})
 			wantCode(t, err, rotation.ErrInvalid, "not_confirmed")
 		})
-		// CASES F03: not before the minimum time in dual_active.
+		// Retire is not offered before the minimum time in dual_active.
 		t.Run("too early", func(t *testing.T) {
 			_, err := f.svc.Retire(f.ctx, "carol", r.ID, rotation.RetireInput{PersiumConfirmed: true})
 			wantCode(t, err, rotation.ErrConflict, "too_early")
 		})
 		f.clock.Advance(2 * time.Hour)
-		// CASES F17: Persium says it retired the old secret, but the
-		// endpoint still accepts it.
+		// Persium reports the old secret retired, but the endpoint still
+		// accepts it.
 		t.Run("old secret still accepted", func(t *testing.T) {
 			_, err := f.svc.Retire(f.ctx, "carol", r.ID, rotation.RetireInput{PersiumConfirmed: true, Reason: "urgent"})
 			wantCode(t, err, rotation.ErrConflict, "old_secret_still_accepted")
@@ -500,7 +499,7 @@ func TestServiceRetireGates(t *testing.T) {
 	})
 }
 
-// CASES F03: retiring before the minimum time needs a reason, and the
+// Retiring before the minimum time needs a reason, and the
 // reason is in the audit event.
 func TestServiceEarlyRetireWithReason(t *testing.T) {
 	t.Parallel()
@@ -591,7 +590,8 @@ func TestServiceRecover(t *testing.T) {
 			return r
 		}
 
-		// CASES F02: the stage reached the backend, then rotor died.
+		// The stage reached the backend and its response was lost, then
+		// rotor died.
 		r := f.request(t)
 		r = intend(r, rotation.StepStage)
 		if _, err := f.backend.Stage(f.ctx, r.ID, newSecret); err != nil {

@@ -58,12 +58,12 @@ type Store interface {
 type Change struct {
 	RotationID string
 
-	// What the caller read: the change applies only if they still hold.
+	// The state the caller read. The change applies only if it still holds.
 	From    State
 	Version int64
 	Step    Step
 
-	// What the rotation becomes.
+	// The state the rotation moves to.
 	To         State
 	NewStep    Step   // the step now in progress, StepNone when it ends
 	StepBy     string // who asked for NewStep
@@ -99,7 +99,7 @@ func Legal(from, to State) bool {
 	return false
 }
 
-// stepStates says in which state each step may be in progress.
+// stepStates maps each step to the state in which it may be in progress.
 var stepStates = map[Step]State{
 	StepStage:    StateRequested,
 	StepPromote:  StateNewIssued,

@@ -8,7 +8,7 @@ import (
 	"github.com/rotorhq/rotor/secret"
 )
 
-// Format says how the secret sits in a stored document: as the whole
+// Format describes how the secret sits in a stored document: as the whole
 // document (plain) or as one string field of a JSON object. Backends whose
 // values are opaque strings (AWS, GCP, memory) use it; Vault KV stores an
 // object already and uses the key directly.

@@ -24,7 +24,7 @@ type Versions struct {
 	// readable until retirement.
 	Old Version `json:"old,omitempty"`
 
-	// Staged is where the new secret waits before promotion. For backends
+	// Staged is the version in which the new secret waits before promotion. For backends
 	// that promote by moving a label it equals New after promotion.
 	Staged Version `json:"staged,omitempty"`
 
@@ -32,7 +32,7 @@ type Versions struct {
 	New Version `json:"new,omitempty"`
 }
 
-// RetireMode says what retiring the old version does to it.
+// RetireMode is the action that retiring applies to the old version.
 type RetireMode string
 
 const (

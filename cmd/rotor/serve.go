@@ -164,7 +164,7 @@ func openDatabase(ctx context.Context, url string, log *slog.Logger) (*pgxpool.P
 	return pool, nil
 }
 
-// readiness reports whether Postgres answers and its schema is current.
+// readiness reports whether Postgres is reachable and its schema is current.
 func readiness(pool *pgxpool.Pool) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {

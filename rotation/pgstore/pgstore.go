@@ -1,5 +1,5 @@
 // Package pgstore is the Postgres rotation.Store. All of rotor's SQL lives
-// here. Each exported method is one transaction; a transition is a single
+// here. Each exported method is one transaction. A transition is a single
 // UPDATE that checks the state, version and step it expects, so two
 // concurrent transitions cannot both win.
 package pgstore
@@ -340,7 +340,7 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 	return out, nil
 }
 
-// explainMiss tells a rotation that does not exist from one that moved on.
+// explainMiss distinguishes a rotation that does not exist from one that moved on.
 func (s *Store) explainMiss(ctx context.Context, tx pgx.Tx, c rotation.Change) error {
 	var (
 		state   string
@@ -394,7 +394,7 @@ func (s *Store) ListUnfinished(ctx context.Context) ([]rotation.Rotation, error)
 	return out, nil
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database is reachable.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return mapError(fmt.Errorf("ping database: %w", err))
