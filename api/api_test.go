@@ -335,7 +335,10 @@ func TestMutatingRoutesRefuseBadRequests(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	id := f.requestRotation(t)
-	before := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id, "", "").json(t)["version"]
+	before := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id, "", "").json(t)["revision"]
+	if before == nil {
+		t.Fatalf("the rotation has no revision")
+	}
 
 	for _, route := range mutatingRoutes(id) {
 		t.Run(route.path, func(t *testing.T) {
@@ -347,8 +350,8 @@ func TestMutatingRoutesRefuseBadRequests(t *testing.T) {
 			}
 			cross := f.do("operator", http.MethodPost, route.path, "application/json", route.body,
 				"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
-			if cross.status != http.StatusForbidden {
-				t.Errorf("cross-origin request: %d %s, want 403", cross.status, cross.body)
+			if cross.status != http.StatusForbidden || cross.errorCode(t) != "cross_origin" {
+				t.Errorf("cross-origin request: %d %s, want 403 cross_origin", cross.status, cross.body)
 			}
 			if strings.HasPrefix(route.path, "/dev/") {
 				return
@@ -375,9 +378,9 @@ func TestMutatingRoutesRefuseBadRequests(t *testing.T) {
 		})
 	}
 
-	after := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id, "", "").json(t)["version"]
+	after := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id, "", "").json(t)["revision"]
 	if before != after {
-		t.Errorf("refused requests changed the rotation: version %v → %v", before, after)
+		t.Errorf("refused requests changed the rotation: revision %v → %v", before, after)
 	}
 }
 
@@ -517,5 +520,74 @@ func TestHealthAndReadiness(t *testing.T) {
 		if resp := f.do("", http.MethodGet, path, "", ""); resp.status != http.StatusOK {
 			t.Errorf("GET %s: %d, want 200", path, resp.status)
 		}
+	}
+}
+
+// A double click on a transition button lands on the rotation page as a
+// success, not as an error; a second paste still shows its conflict.
+func TestUIRepeatedSubmit(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := f.requestRotation(t)
+	newSecret := f.issue(t)
+	form := func(path string, values url.Values) response {
+		t.Helper()
+		return f.do("operator", http.MethodPost, path, "application/x-www-form-urlencoded", values.Encode())
+	}
+
+	if resp := form("/rotations/"+id+"/issued", url.Values{"secret": {newSecret.Reveal()}}); resp.status != http.StatusSeeOther {
+		t.Fatalf("issued: %d %s", resp.status, resp.body)
+	}
+	if resp := form("/rotations/"+id+"/issued", url.Values{"secret": {newSecret.Reveal()}}); resp.status != http.StatusConflict {
+		t.Errorf("second paste: %d, want 409", resp.status)
+	}
+
+	if resp := form("/rotations/"+id+"/promote", url.Values{}); resp.status != http.StatusSeeOther || !strings.Contains(resp.header.Get("Location"), "done=promoted") {
+		t.Fatalf("promote: %d %s", resp.status, resp.header.Get("Location"))
+	}
+	resp := form("/rotations/"+id+"/promote", url.Values{})
+	if resp.status != http.StatusSeeOther || !strings.Contains(resp.header.Get("Location"), "done=repeated") {
+		t.Errorf("second promote: %d to %q, want a redirect with done=repeated", resp.status, resp.header.Get("Location"))
+	}
+	page := f.do("viewer", http.MethodGet, resp.header.Get("Location"), "", "")
+	if !strings.Contains(page.body, "already happened") {
+		t.Errorf("the page after a repeated promote does not say it already happened")
+	}
+
+	// The JSON API keeps the 409: scripts must see that they raced.
+	if resp := f.post("/api/v1/rotations/"+id+"/promote", ""); resp.status != http.StatusConflict || resp.errorCode(t) != "wrong_state" {
+		t.Errorf("repeated promote through the API: %d %s, want 409 wrong_state", resp.status, resp.body)
+	}
+}
+
+// Persium dropped the current secret before the new one was recorded:
+// the API response and the page warn that consumers fail until promotion.
+func TestIssuedWarnsWhenCurrentRejected(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := f.requestRotation(t)
+	newSecret := f.issue(t)
+	if err := f.sim.RetireOld("client-cred-a"); err != nil {
+		t.Fatalf("RetireOld: %v", err)
+	}
+
+	resp := f.post("/api/v1/rotations/"+id+"/issued", secretBody(newSecret, ""))
+	if resp.status != http.StatusOK {
+		t.Fatalf("issued: %d %s", resp.status, resp.body)
+	}
+	warnings, _ := resp.json(t)["warnings"].([]any)
+	if len(warnings) != 1 || !strings.Contains(warnings[0].(string), "already rejects the secret consumers use now") {
+		t.Errorf("warnings = %v, want one about the current secret", warnings)
+	}
+}
+
+func TestSimulatedPersiumErrors(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	if resp := f.post("/dev/persium/clients/client-cred-a/retire-old", ""); resp.status != http.StatusConflict || resp.errorCode(t) != "no_old_secret" {
+		t.Errorf("retire-old without an old secret: %d %s, want 409 no_old_secret", resp.status, resp.body)
+	}
+	if resp := f.post("/dev/persium/clients/nobody/issue", ""); resp.status != http.StatusNotFound {
+		t.Errorf("issue for an unknown client: %d %s, want 404", resp.status, resp.body)
 	}
 }

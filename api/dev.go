@@ -1,10 +1,13 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/rotorhq/rotor/persiumsim"
 )
 
 // devRoutes serve the simulated Persium of `rotor dev`: JSON endpoints for
@@ -17,10 +20,18 @@ func (s *Server) devRoutes(r chi.Router) {
 	r.Post("/simulated-persium/{client_id}/retire-old", s.uiHandler(s.devUIRetireOld))
 }
 
+// devError explains why the simulated Persium refused an action.
 func (s *Server) devError(clientID string, err error) error {
 	s.log.Warn("simulated Persium refused", "client_id", clientID, "error", err)
-	return &httpError{status: http.StatusNotFound, code: "not_found",
-		message: fmt.Sprintf("The simulated Persium has no client %q.", clip(clientID))}
+	switch {
+	case errors.Is(err, persiumsim.ErrNoRotatedSecret):
+		return &httpError{status: http.StatusConflict, code: "no_old_secret",
+			message: fmt.Sprintf("The simulated Persium has no old secret of client %q to retire: it was retired already, or no new secret was issued yet.", clip(clientID))}
+	case errors.Is(err, persiumsim.ErrClientNotFound):
+		return &httpError{status: http.StatusNotFound, code: "not_found",
+			message: fmt.Sprintf("The simulated Persium has no client %q.", clip(clientID))}
+	}
+	return err
 }
 
 func (s *Server) devIssue(w http.ResponseWriter, r *http.Request) error {

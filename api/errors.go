@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/rotorhq/rotor/rotation"
@@ -64,10 +65,20 @@ func describe(err error, requestID string) (status int, code, message string, in
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	reqID := middleware.GetReqID(r.Context())
 	status, code, message, internal := describe(err, reqID)
-	if internal {
-		s.log.ErrorContext(r.Context(), "request failed", "error", err, "request_id", reqID, "method", r.Method, "path", r.URL.Path)
-	} else if status >= 500 {
-		s.log.WarnContext(r.Context(), "request failed", "error", err, "code", code, "request_id", reqID)
+	attrs := []any{"code", code, "request_id", reqID, "method", r.Method, "route", routePattern(r)}
+	if id := chi.URLParam(r, "id"); id != "" {
+		attrs = append(attrs, "id", clip(id))
+	}
+	switch {
+	case internal:
+		s.log.ErrorContext(r.Context(), "request failed", append(attrs, "error", err)...)
+	case status >= 500:
+		s.log.WarnContext(r.Context(), "request failed", append(attrs, "error", err)...)
+	default:
+		// Refusals are normal, but an operator tracing a rotation needs to
+		// see them. The code names the reason; the error text stays out,
+		// since it carries nothing the code does not.
+		s.log.InfoContext(r.Context(), "request refused", attrs...)
 	}
 
 	if wantsJSON(r) {

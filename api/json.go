@@ -182,7 +182,7 @@ type rotationJSON struct {
 	CredentialID string               `json:"credential_id"`
 	Kind         rotation.Kind        `json:"kind"`
 	State        rotation.State       `json:"state"`
-	Version      int64                `json:"version"`
+	Revision     int64                `json:"revision"`
 	Reason       string               `json:"reason"`
 	Ticket       string               `json:"ticket"`
 	RequestedBy  string               `json:"requested_by"`
@@ -196,12 +196,16 @@ type rotationJSON struct {
 	PromotedAt   *time.Time           `json:"promoted_at"`
 	RetiredAt    *time.Time           `json:"retired_at"`
 	CancelledAt  *time.Time           `json:"cancelled_at"`
+
+	// Warnings are set only in the response to the request that caused
+	// them, such as the one that recorded the issued secret.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func toRotationJSON(r rotation.Rotation, c rotation.Credential, now time.Time) rotationJSON {
 	next := rotation.Next(r, c, now)
 	out := rotationJSON{
-		ID: r.ID, CredentialID: r.CredentialID, Kind: r.Kind, State: r.State, Version: r.Version,
+		ID: r.ID, CredentialID: r.CredentialID, Kind: r.Kind, State: r.State, Revision: r.Version,
 		Reason: r.Reason, Ticket: r.Ticket, RequestedBy: r.RequestedBy, Versions: r.Versions,
 		NextAction: next.Action,
 		CreatedAt:  r.CreatedAt, UpdatedAt: r.UpdatedAt,
@@ -362,14 +366,27 @@ func (s *Server) recordIssued(w http.ResponseWriter, r *http.Request) error {
 	if body.Secret.IsZero() && body.StagedVersion == "" {
 		return badRequest("invalid_body", `Send the new secret as "secret", or the version to adopt as "staged_version".`)
 	}
-	rot, err := s.svc.RecordIssued(r.Context(), p.Name, chi.URLParam(r, "id"), rotation.IssuedInput{
+	issued, err := s.svc.RecordIssued(r.Context(), p.Name, chi.URLParam(r, "id"), rotation.IssuedInput{
 		Secret: body.Secret.Value, StagedVersion: body.StagedVersion, Reason: body.Reason,
 	})
 	if err != nil {
 		return err
 	}
-	return s.writeRotation(w, r, http.StatusOK, rot)
+	c, err := s.svc.Store().GetCredential(r.Context(), issued.CredentialID)
+	if err != nil {
+		return err
+	}
+	out := toRotationJSON(issued.Rotation, c, s.now())
+	if issued.CurrentRejected {
+		out.Warnings = append(out.Warnings, currentRejectedWarning)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
+
+// currentRejectedWarning tells the operator that consumers fail until the
+// new secret is promoted.
+const currentRejectedWarning = "The token endpoint already rejects the secret consumers use now, so they fail until you promote the new one. Persium may have issued a second secret, which drops the current one. Promote now."
 
 type reasonBody struct {
 	Reason string `json:"reason"`

@@ -88,11 +88,16 @@ func (s *Server) Handler() http.Handler {
 	r.Use(securityHeaders)
 
 	r.Get("/healthz", s.healthz)
+	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	r.Get("/readyz", s.readyz)
 
 	// State-changing requests from another origin are refused, so a page
 	// on another site cannot drive rotations through an operator's browser.
 	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, &httpError{status: http.StatusForbidden, code: "cross_origin",
+			message: "rotor refused a state-changing request from another site. Submit the form from rotor's own pages."})
+	}))
 	r.Group(func(r chi.Router) {
 		r.Use(csrf.Handler)
 		r.Use(s.authenticate)
@@ -165,10 +170,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		route := chi.RouteContext(r.Context()).RoutePattern()
-		if route == "" {
-			route = "(unmatched)"
-		}
+		route := routePattern(r)
 		level := slog.LevelInfo
 		if ww.Status() >= 500 {
 			level = slog.LevelWarn
@@ -177,6 +179,15 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			slog.String("method", r.Method), slog.String("route", route), slog.Int("status", ww.Status()),
 			slog.Int64("duration_us", time.Since(start).Microseconds()), slog.String("request_id", middleware.GetReqID(r.Context())))
 	})
+}
+
+// routePattern returns the matched route, such as /api/v1/rotations/{id},
+// so logs never carry ids or query strings from the raw path.
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+		return rc.RoutePattern()
+	}
+	return "(unmatched)"
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

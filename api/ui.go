@@ -102,13 +102,16 @@ func (s *Server) base(r *http.Request, title string) page {
 // notices are the confirmations shown after a redirect, keyed by the
 // "done" query parameter, so no free text travels in a URL.
 var notices = map[string]string{
-	"requested":       "Rotation requested. Send Persium the text below.",
-	"issued":          "The token endpoint accepted the new secret, and it is staged. Consumers still read the old one.",
-	"promoted":        "Promoted: consumers now read the new secret. The old one still works until Persium retires it.",
-	"retired":         "The old secret is retired: the token endpoint rejects it, and its version is retired in the secrets manager.",
-	"rolledback":      "Rolled back: consumers read the old secret again.",
-	"cancelled":       "Rotation cancelled.",
-	"persium-retired": "The simulated Persium retired the old secret.",
+	"requested":               "Rotation requested. Send Persium the text below.",
+	"issued":                  "The token endpoint accepted the new secret, and it is staged. Consumers still read the old one.",
+	"issued-current-rejected": "The new secret is staged, but the token endpoint already rejects the secret consumers use now, so they fail until you promote. Persium may have issued a second secret, which drops the current one. Promote now.",
+	"in-progress":             "That step is already in progress, probably from a second click. This page shows its latest state.",
+	"repeated":                "That step already happened, probably from a second click. This page shows its latest state.",
+	"promoted":                "Promoted: consumers now read the new secret. The old one still works until Persium retires it.",
+	"retired":                 "The old secret is retired: the token endpoint rejects it, and its version is retired in the secrets manager.",
+	"rolledback":              "Rolled back: consumers read the old secret again.",
+	"cancelled":               "Rotation cancelled.",
+	"persium-retired":         "The simulated Persium retired the old secret.",
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, message string) {
@@ -138,11 +141,13 @@ func (s *Server) uiRoutes(r chi.Router) {
 	r.Get("/credentials/{id}", s.uiHandler(s.credentialPage))
 	r.Post("/credentials/{id}/rotations", s.uiHandler(s.uiRequest))
 	r.Get("/rotations/{id}", s.uiHandler(s.rotationPage))
-	r.Post("/rotations/{id}/issued", s.uiTransition("issued", s.uiIssued))
-	r.Post("/rotations/{id}/promote", s.uiTransition("promoted", s.uiPromote))
-	r.Post("/rotations/{id}/rollback", s.uiTransition("rolledback", s.uiRollback))
-	r.Post("/rotations/{id}/retire", s.uiTransition("retired", s.uiRetire))
-	r.Post("/rotations/{id}/cancel", s.uiTransition("cancelled", s.uiCancel))
+	// A second paste is not harmless: it may carry another secret, and its
+	// conflict must show.
+	r.Post("/rotations/{id}/issued", s.uiTransition("", rotation.StepNone, s.uiIssued))
+	r.Post("/rotations/{id}/promote", s.uiTransition(rotation.StateDualActive, rotation.StepPromote, s.uiPromote))
+	r.Post("/rotations/{id}/rollback", s.uiTransition(rotation.StateNewIssued, rotation.StepRollback, s.uiRollback))
+	r.Post("/rotations/{id}/retire", s.uiTransition(rotation.StateOldRetired, rotation.StepRetire, s.uiRetire))
+	r.Post("/rotations/{id}/cancel", s.uiTransition(rotation.StateCancelled, rotation.StepDiscard, s.uiCancel))
 }
 
 type dueView struct {
@@ -333,9 +338,12 @@ func (s *Server) uiRequest(w http.ResponseWriter, r *http.Request) error {
 }
 
 // uiTransition handles a form that moves a rotation: it checks the role,
-// reads the form, runs do and redirects with the done notice, or
-// re-renders the rotation page with the error.
-func (s *Server) uiTransition(done string, do func(r *http.Request, actor, id string) error) http.HandlerFunc {
+// reads the form, runs do and redirects with the notice do names, or
+// re-renders the rotation page with the error. A repeat of a transition
+// that already happened, as from a double click, redirects as a success;
+// target and step name the state and step the action leads to, and are
+// empty where a repeat is not harmless.
+func (s *Server) uiTransition(target rotation.State, step rotation.Step, do func(r *http.Request, actor, id string) (string, error)) http.HandlerFunc {
 	return s.uiHandler(func(w http.ResponseWriter, r *http.Request) error {
 		p, err := require(r, RoleOperator)
 		if err != nil {
@@ -345,39 +353,53 @@ func (s *Server) uiTransition(done string, do func(r *http.Request, actor, id st
 			return err
 		}
 		id := chi.URLParam(r, "id")
-		return s.transitionResult(w, r, id, done, do(r, p.Name, id))
+		done, err := do(r, p.Name, id)
+		if errors.Is(err, rotation.ErrConflict) && target != "" {
+			if now, gerr := s.svc.Store().GetRotation(r.Context(), id); gerr == nil {
+				switch {
+				case now.Step == step:
+					err, done = nil, "in-progress"
+				case now.State == target:
+					err, done = nil, "repeated"
+				}
+			}
+		}
+		return s.transitionResult(w, r, id, done, err)
 	})
 }
 
-func (s *Server) uiIssued(r *http.Request, actor, id string) error {
+func (s *Server) uiIssued(r *http.Request, actor, id string) (string, error) {
 	v := secret.New(r.PostFormValue("secret"))
 	r.PostForm.Del("secret")
 	r.Form.Del("secret")
-	_, err := s.svc.RecordIssued(r.Context(), actor, id, rotation.IssuedInput{Secret: v, Reason: r.PostFormValue("reason")})
-	return err
+	issued, err := s.svc.RecordIssued(r.Context(), actor, id, rotation.IssuedInput{Secret: v, Reason: r.PostFormValue("reason")})
+	if issued.CurrentRejected {
+		return "issued-current-rejected", err
+	}
+	return "issued", err
 }
 
-func (s *Server) uiPromote(r *http.Request, actor, id string) error {
+func (s *Server) uiPromote(r *http.Request, actor, id string) (string, error) {
 	_, err := s.svc.Promote(r.Context(), actor, id, r.PostFormValue("reason"))
-	return err
+	return "promoted", err
 }
 
-func (s *Server) uiRollback(r *http.Request, actor, id string) error {
+func (s *Server) uiRollback(r *http.Request, actor, id string) (string, error) {
 	_, err := s.svc.Rollback(r.Context(), actor, id, r.PostFormValue("reason"))
-	return err
+	return "rolledback", err
 }
 
-func (s *Server) uiRetire(r *http.Request, actor, id string) error {
+func (s *Server) uiRetire(r *http.Request, actor, id string) (string, error) {
 	_, err := s.svc.Retire(r.Context(), actor, id, rotation.RetireInput{
 		PersiumConfirmed: r.PostFormValue("persium_confirmed") == "true",
 		Reason:           r.PostFormValue("reason"),
 	})
-	return err
+	return "retired", err
 }
 
-func (s *Server) uiCancel(r *http.Request, actor, id string) error {
+func (s *Server) uiCancel(r *http.Request, actor, id string) (string, error) {
 	_, err := s.svc.Cancel(r.Context(), actor, id, r.PostFormValue("reason"))
-	return err
+	return "cancelled", err
 }
 
 // safeReturn accepts only a local rotation path as a redirect target.

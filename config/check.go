@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-const checkUsage = "usage: rotor check -config FILE [-online]"
+const checkUsage = "usage: rotor check [-online] -config FILE (or rotor check FILE)"
 
 // CheckCommand runs "rotor check": it validates the configuration file
 // without starting rotor. args are the arguments after "check". It prints
@@ -29,7 +29,9 @@ func CheckCommand(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if *path == "" || fs.NArg() > 0 {
+	if *path == "" && fs.NArg() == 1 {
+		*path = fs.Arg(0)
+	} else if *path == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, checkUsage)
 		return 2
 	}

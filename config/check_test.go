@@ -57,13 +57,19 @@ func TestCheckCommand(t *testing.T) {
 			name:       "missing -config",
 			args:       nil,
 			wantCode:   2,
-			wantStderr: "usage: rotor check -config FILE [-online]",
+			wantStderr: "usage: rotor check [-online] -config FILE (or rotor check FILE)",
+		},
+		{
+			name:       "file as the only argument",
+			args:       []string{valid},
+			wantCode:   0,
+			wantStdout: valid + ": OK, 2 credentials, 2 backends\n",
 		},
 		{
 			name:       "extra argument",
 			args:       []string{"-config", valid, "other.yaml"},
 			wantCode:   2,
-			wantStderr: "usage: rotor check -config FILE [-online]",
+			wantStderr: "usage: rotor check [-online] -config FILE (or rotor check FILE)",
 		},
 		{
 			name:       "unknown flag",
@@ -75,7 +81,7 @@ func TestCheckCommand(t *testing.T) {
 			name:       "help",
 			args:       []string{"-h"},
 			wantCode:   0,
-			wantStderr: "usage: rotor check -config FILE [-online]",
+			wantStderr: "usage: rotor check [-online] -config FILE (or rotor check FILE)",
 		},
 		{
 			name:       "online not built yet",

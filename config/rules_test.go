@@ -179,7 +179,17 @@ func TestParseServerRules(t *testing.T) {
 		{
 			name:  "addr without port",
 			edits: []string{"addr: 127.0.0.1:9090", "addr: localhost"},
-			want:  []wantProblem{{"server.addr", "addr:", []string{`"localhost" is not host:port`, ":8080 to listen on every interface"}}},
+			want:  []wantProblem{{"server.addr", "addr:", []string{`"localhost" is not host:port`}}},
+		},
+		{
+			name:  "addr on every interface",
+			edits: []string{"addr: 127.0.0.1:9090", "addr: 0.0.0.0:9090"},
+			want:  []wantProblem{{"server.addr", "addr:", []string{`"0.0.0.0:9090" is not a loopback address`, "authenticating proxy"}}},
+		},
+		{
+			name:  "addr without host",
+			edits: []string{"addr: 127.0.0.1:9090", "addr: \":9090\""},
+			want:  []wantProblem{{"server.addr", "addr:", []string{`":9090" is not a loopback address`}}},
 		},
 		{
 			name:  "addr port out of range",

@@ -201,10 +201,12 @@ func (v *validator) server() {
 
 	if s.Addr == "" {
 		v.add("server.addr", "is required; use host:port, such as %s", DefaultAddr)
-	} else if _, port, err := net.SplitHostPort(s.Addr); err != nil {
-		v.add("server.addr", "%s is not host:port; write it such as %s, or :8080 to listen on every interface", quote(s.Addr), DefaultAddr)
+	} else if host, port, err := net.SplitHostPort(s.Addr); err != nil {
+		v.add("server.addr", "%s is not host:port; write it such as %s", quote(s.Addr), DefaultAddr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		v.add("server.addr", "port %s is not a number from 0 to 65535", quote(port))
+	} else if !IsLoopback(host) {
+		v.add("server.addr", "%s is not a loopback address; rotor has no access control yet, so it listens only on 127.0.0.1, [::1] or localhost. Put an authenticating proxy in front of it to reach it from elsewhere", quote(s.Addr))
 	}
 
 	switch s.TimeZone {
@@ -457,4 +459,14 @@ func formatDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// IsLoopback reports whether host (without a port) names this machine
+// only: localhost or an address in 127.0.0.0/8 or ::1.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -15,7 +15,7 @@ func wrongState(r Rotation, want ...State) error {
 	for i, s := range want {
 		names[i] = string(s)
 	}
-	return newError(ErrConflict, "wrong_state", "Rotation %s is %s; this action needs it to be %s.", r.ID, r.State, strings.Join(names, " or "))
+	return newError(ErrConflict, "wrong_state", "Rotation %s is %s; this action needs it to be %s. Reload the rotation to see its next step.", r.ID, r.State, strings.Join(names, " or "))
 }
 
 // storeError wraps a store failure. A database that cannot be reached is

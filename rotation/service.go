@@ -141,60 +141,78 @@ type IssuedInput struct {
 	Reason        string // required to proceed past an inconclusive check
 }
 
+// Issued is the result of RecordIssued.
+type Issued struct {
+	Rotation
+
+	// CurrentRejected is true when the token endpoint already rejects the
+	// secret consumers read now, as when Persium issued a second secret and
+	// dropped the current one. Consumers fail until the new one is promoted.
+	CurrentRejected bool
+}
+
 // RecordIssued takes the new secret once, checks it at the token endpoint
 // (it must be accepted, or the operator gives a reason past an
 // inconclusive check) and stages it in the secrets manager. The secret is
 // held in memory only; if the stage fails, the rotation stays requested and
 // the operator submits it again.
-func (s *Service) RecordIssued(ctx context.Context, actor, rotationID string, in IssuedInput) (Rotation, error) {
+func (s *Service) RecordIssued(ctx context.Context, actor, rotationID string, in IssuedInput) (Issued, error) {
 	if err := validText("reason", in.Reason, MaxReasonBytes, true); err != nil {
-		return Rotation{}, err
+		return Issued{}, err
 	}
 	adopt := in.StagedVersion != ""
 	switch {
 	case adopt && !in.Secret.IsZero():
-		return Rotation{}, newError(ErrInvalid, "invalid_input", "Give either the new secret or the staged version to adopt, not both.")
+		return Issued{}, newError(ErrInvalid, "invalid_input", "Give either the new secret or the staged version to adopt, not both.")
 	case !adopt:
 		if err := ValidateSecret(in.Secret); err != nil {
-			return Rotation{}, err
+			return Issued{}, err
 		}
 	case len(in.StagedVersion) > 200 || !utf8.ValidString(string(in.StagedVersion)):
-		return Rotation{}, newError(ErrInvalid, "invalid_input", "The staged version is not a valid version identifier.")
+		return Issued{}, newError(ErrInvalid, "invalid_input", "The staged version is not a valid version identifier.")
 	}
 
 	r, cred, store, err := s.load(ctx, rotationID, StateRequested)
 	if err != nil {
-		return Rotation{}, err
+		return Issued{}, err
 	}
 
 	value := in.Secret
 	if adopt {
 		value, err = store.Read(ctx, in.StagedVersion)
 		if err != nil {
-			return Rotation{}, backendError(err, "read the staged version "+string(in.StagedVersion))
+			return Issued{}, backendError(err, "read the staged version "+string(in.StagedVersion))
 		}
 	}
 	current, _, err := store.Current(ctx)
 	if err != nil {
-		return Rotation{}, backendError(err, "read the current secret")
+		return Issued{}, backendError(err, "read the current secret")
 	}
 	if current.Equal(value) {
-		return Rotation{}, newError(ErrInvalid, "secret_unchanged", "This is the secret consumers use now, not a new one. Paste the secret Persium issued for this rotation.")
+		return Issued{}, newError(ErrInvalid, "secret_unchanged", "This is the secret consumers use now, not a new one. Paste the secret Persium issued for this rotation.")
 	}
 
 	res := s.checker.Check(ctx, cred.ClientID, tokencheck.AuthMethod(cred.AuthMethod), value)
 	switch res.Outcome {
 	case tokencheck.Accepted:
 	case tokencheck.Rejected:
-		return Rotation{}, newError(ErrRejected, "secret_rejected",
+		return Issued{}, newError(ErrRejected, "secret_rejected",
 			"The token endpoint rejects the new secret, so it was not stored. Check that you copied the whole secret Persium issued for client %s. %s", cred.ClientID, res.Detail)
 	default:
 		if in.Reason == "" {
-			return Rotation{}, newError(ErrInconclusive, "check_inconclusive",
+			return Issued{}, newError(ErrInconclusive, "check_inconclusive",
 				"The token endpoint gave no clear answer for the new secret, so it was not stored. Try again, or give a reason to store it without a clear check. %s", res.Detail)
 		}
 	}
 	detail := "new secret " + string(res.Outcome) + " at the token endpoint"
+
+	// Persium keeps one old secret: a second issue drops the current one.
+	// Staging goes on, but the operator must learn that consumers fail now.
+	currentRejected := s.checker.Check(ctx, cred.ClientID, tokencheck.AuthMethod(cred.AuthMethod), current).Outcome == tokencheck.Rejected
+	if currentRejected {
+		detail += "; the token endpoint already rejects the current secret, so consumers fail until the new one is promoted"
+		s.log.WarnContext(ctx, "current secret already rejected", "rotation_id", r.ID, "credential_id", cred.ID)
+	}
 
 	step := func(ctx context.Context) (secretstore.Versions, error) {
 		if adopt {
@@ -212,9 +230,9 @@ func (s *Service) RecordIssued(ctx context.Context, actor, rotationID string, in
 	}
 	done, err := s.runStep(ctx, r, actor, in.Reason, StepStage, StateNewIssued, ActionIssue, func() string { return detail }, step)
 	if e, ok := AsError(err); ok && e.Code != "step_unrecorded" {
-		return Rotation{}, withPrefix(err, "The new secret was not stored, and the rotation is still requested. ")
+		return Issued{}, withPrefix(err, "The new secret was not stored, and the rotation is still requested. ")
 	}
-	return done, err
+	return Issued{Rotation: done, CurrentRejected: currentRejected}, err
 }
 
 // ValidateSecret reports what is wrong with a pasted secret, without
@@ -393,7 +411,7 @@ func (s *Service) load(ctx context.Context, rotationID string, state State) (Rot
 	}
 	if r.Step != StepNone {
 		return Rotation{}, Credential{}, nil, newError(ErrConflict, "step_in_progress",
-			"Rotation %s has a %s step in progress since %s. Wait for it to finish and reload.", r.ID, r.Step, r.StepStartedAt.UTC().Format(time.RFC3339))
+			"Rotation %s has a %s step in progress since %s. Wait for it to finish and reload.", r.ID, r.Step, r.StepStartedAt.UTC().Format("2006-01-02 15:04:05 MST"))
 	}
 	cred, err := s.credential(ctx, r.CredentialID)
 	if err != nil {

@@ -223,12 +223,16 @@ func TestServiceFullRotation(t *testing.T) {
 		}
 
 		f.persiumIssues()
-		r, err := f.svc.RecordIssued(f.ctx, "alice", r.ID, rotation.IssuedInput{Secret: newSecret})
+		issued, err := f.svc.RecordIssued(f.ctx, "alice", r.ID, rotation.IssuedInput{Secret: newSecret})
 		if err != nil {
 			t.Fatalf("RecordIssued: %v", err)
 		}
+		r = issued.Rotation
 		if r.State != rotation.StateNewIssued || r.Versions.Staged == "" || r.Versions.Old == "" {
 			t.Fatalf("after issued: state %s, versions %+v", r.State, r.Versions)
+		}
+		if issued.CurrentRejected {
+			t.Errorf("CurrentRejected while the token endpoint still accepts the current secret")
 		}
 		if !f.current(t).Equal(oldSecret) {
 			t.Errorf("consumers read the new secret before promotion")
@@ -662,6 +666,33 @@ func TestServiceRecoverLostStage(t *testing.T) {
 		events, _ := f.store.ListEvents(f.ctx, r.ID)
 		if last := events[len(events)-1]; last.Action != rotation.ActionStepFailed || !strings.Contains(last.Detail, "submit it again") {
 			t.Errorf("last event %+v, want a step_failed asking to submit again", last)
+		}
+	})
+}
+
+// Persium dropped the current secret (a second issue, or an early
+// retirement) before the new one was recorded: staging goes on, and the
+// result and the audit event say that consumers fail until promotion.
+func TestServiceIssuedWhileCurrentRejected(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, f *fixture) {
+		r := f.request(t)
+		f.persiumIssues()
+		f.persiumRetires()
+
+		issued, err := f.svc.RecordIssued(f.ctx, "alice", r.ID, rotation.IssuedInput{Secret: newSecret})
+		if err != nil {
+			t.Fatalf("RecordIssued: %v", err)
+		}
+		if !issued.CurrentRejected || issued.State != rotation.StateNewIssued {
+			t.Errorf("RecordIssued: CurrentRejected %v, state %s; want true, new_issued", issued.CurrentRejected, issued.State)
+		}
+		events, err := f.store.ListEvents(f.ctx, r.ID)
+		if err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		if last := events[len(events)-1]; !strings.Contains(last.Detail, "already rejects the current secret") {
+			t.Errorf("issue event detail %q does not warn that the current secret is rejected", last.Detail)
 		}
 	})
 }

@@ -70,7 +70,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cleanup()
 	fmt.Fprintln(stdout, "rotor dev: in memory, with a simulated Persium; every request acts as the operator \"dev\"")
-	return listenAndServe(ctx, *addr, srv, stdout, log)
+	return listenAndServe(ctx, *addr, srv, stdout, stderr, log)
 }
 
 // buildDev wires rotor in memory: the memory rotation store, one memory

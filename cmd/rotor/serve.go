@@ -65,7 +65,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return 1
 	}
 	defer cleanup()
-	return listenAndServe(ctx, *addr, srv, stdout, log)
+	return listenAndServe(ctx, *addr, srv, stdout, stderr, log)
 }
 
 // requireLoopback refuses an address other than loopback: until rotor has
@@ -73,14 +73,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 func requireLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("listen address %q is not host:port: %w", addr, err)
+		return fmt.Errorf("listen address %q is not host:port; write it such as 127.0.0.1:8080", addr)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("listen address %q is not a loopback address; rotor has no access control yet, so it listens only on 127.0.0.1 or [::1]. Put an authenticating proxy in front of it to reach it from elsewhere", addr)
+	if !config.IsLoopback(host) {
+		return fmt.Errorf("listen address %q is not a loopback address; rotor has no access control yet, so it listens only on 127.0.0.1, [::1] or localhost. Put an authenticating proxy in front of it to reach it from elsewhere", addr)
 	}
 	return nil
 }
@@ -251,10 +247,11 @@ func vaultClient(b config.Backend, getenv func(string) string) (*vaultapi.Client
 
 // listenAndServe serves until ctx ends, then shuts down gracefully: new
 // connections stop, and requests in flight get up to 30 seconds to finish.
-func listenAndServe(ctx context.Context, addr string, srv *api.Server, stdout io.Writer, log *slog.Logger) int {
+func listenAndServe(ctx context.Context, addr string, srv *api.Server, stdout, stderr io.Writer, log *slog.Logger) int {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("listen", "addr", addr, "error", err)
+		fmt.Fprintf(stderr, "rotor: cannot listen on %s: %v. Choose another address with -addr.\n", addr, errors.Unwrap(err))
 		return 1
 	}
 	hs := &http.Server{
