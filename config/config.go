@@ -32,10 +32,8 @@ const (
 	BackendVault  = "vault"
 	BackendMemory = "memory"
 
-	// BackendAWS and BackendGCP are planned backends. Validate reports
-	// them as not built yet rather than as unknown.
-	BackendAWS = "aws"
-	BackendGCP = "gcp"
+	BackendAWS = "aws" // AWS Secrets Manager
+	BackendGCP = "gcp" // Google Cloud Secret Manager
 )
 
 // Values of Credential.AuthMethod: how the client authenticates at the token
@@ -104,13 +102,15 @@ type Server struct {
 // Backend is one secrets manager that credentials store their secrets in.
 type Backend struct {
 	Name  string // the key in Config.Backends
-	Type  string // BackendVault or BackendMemory
+	Type  string // BackendVault, BackendAWS, BackendGCP or BackendMemory
 	Vault VaultBackend
+	AWS   AWSBackend
+	GCP   GCPBackend
 }
 
 // VaultBackend is the location of a HashiCorp Vault KV version 2 mount.
-// rotor's own Vault token comes from the environment (VAULT_TOKEN), never
-// from the configuration.
+// rotor's own Vault credentials (a token, an AppRole secret_id) come from
+// the environment or a file, never from the configuration.
 type VaultBackend struct {
 	// Address is Vault's URL. Empty means VAULT_ADDR at run time.
 	Address string
@@ -120,6 +120,69 @@ type VaultBackend struct {
 
 	// Namespace is the Vault Enterprise namespace. Empty means none.
 	Namespace string
+
+	// Auth is how rotor logs in to Vault.
+	Auth VaultAuth
+}
+
+// Values of VaultAuth.Method.
+const (
+	VaultAuthToken      = "token"      // VAULT_TOKEN from the environment
+	VaultAuthAppRole    = "approle"    // role_id here, secret_id from a file or VAULT_SECRET_ID
+	VaultAuthKubernetes = "kubernetes" // the pod's service-account token
+)
+
+// DefaultKubernetesJWTFile is where Kubernetes mounts a pod's
+// service-account token.
+const DefaultKubernetesJWTFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// VaultAuth is rotor's login method for Vault. The fields that do not
+// apply to Method are empty.
+type VaultAuth struct {
+	Method string // VaultAuthToken (the default), VaultAuthAppRole or VaultAuthKubernetes
+
+	// Mount is the auth method's mount path; empty means the method's name.
+	Mount string
+
+	RoleID       string // approle: the role's RoleID, which is not a secret
+	SecretIDFile string // approle: a file that holds the secret_id; empty means VAULT_SECRET_ID
+
+	Role    string // kubernetes: the Vault role to log in as
+	JWTFile string // kubernetes: the service-account token file, DefaultKubernetesJWTFile by default
+}
+
+// DefaultAWSPendingLabel is the staging label rotor puts on a version it
+// staged. It is rotor's own, so that AWS's rotation (AWSPENDING) and rotor
+// never mistake each other's work.
+const DefaultAWSPendingLabel = "ROTOR_PENDING"
+
+// AWSBackend is where rotor reaches AWS Secrets Manager. Credentials come
+// from the AWS default chain (environment, shared files, the instance or
+// task role), never from the configuration.
+type AWSBackend struct {
+	// Region is the AWS region. Empty means the default chain's
+	// (AWS_REGION, AWS_DEFAULT_REGION or the shared config file).
+	Region string
+
+	// Endpoint overrides the service endpoint, for a VPC endpoint. It must
+	// be https:// unless it is on this machine.
+	Endpoint string
+
+	// PendingLabel is the staging label of a staged version,
+	// DefaultAWSPendingLabel by default.
+	PendingLabel string
+}
+
+// GCPBackend is where rotor reaches Google Cloud Secret Manager.
+// Credentials come from Application Default Credentials, never from the
+// configuration.
+type GCPBackend struct {
+	// Project is the project that holds the secrets. It may be empty when
+	// every store path is a full name (projects/P/secrets/S).
+	Project string
+
+	// Endpoint overrides the service endpoint, host:port.
+	Endpoint string
 }
 
 // Credential is one Persium client whose secret rotor rotates.

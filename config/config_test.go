@@ -263,7 +263,7 @@ credentials:
 		},
 		Server: Server{Addr: "127.0.0.1:8080", TimeZone: "UTC"},
 		Backends: map[string]Backend{
-			"vault-main": {Name: "vault-main", Type: "vault", Vault: VaultBackend{Mount: "secret"}},
+			"vault-main": {Name: "vault-main", Type: "vault", Vault: VaultBackend{Mount: "secret", Auth: VaultAuth{Method: VaultAuthToken}}},
 			"mem":        {Name: "mem", Type: "memory"},
 		},
 		Credentials: []Credential{
@@ -296,7 +296,7 @@ func TestParseReadsEveryKey(t *testing.T) {
 		},
 		Server: Server{Addr: "127.0.0.1:9090", TimeZone: "Europe/Berlin"},
 		Backends: map[string]Backend{
-			"vault-main": {Name: "vault-main", Type: "vault", Vault: VaultBackend{Address: "https://vault.example:8200", Mount: "kv", Namespace: "platform"}},
+			"vault-main": {Name: "vault-main", Type: "vault", Vault: VaultBackend{Address: "https://vault.example:8200", Mount: "kv", Namespace: "platform", Auth: VaultAuth{Method: VaultAuthToken}}},
 			"mem":        {Name: "mem", Type: "memory"},
 		},
 		Credentials: []Credential{

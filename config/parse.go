@@ -409,11 +409,50 @@ func (d *decoder) backend(path, name string, n *yaml.Node) Backend {
 	d.mapping(path, n,
 		field{"type", func(key string, v *yaml.Node) { d.str(key, v, &b.Type) }},
 		field{"vault", func(key string, v *yaml.Node) { d.vault(key, v, &b.Vault) }},
+		field{"aws", func(key string, v *yaml.Node) { d.aws(key, v, &b.AWS) }},
+		field{"gcp", func(key string, v *yaml.Node) { d.gcp(key, v, &b.GCP) }},
 	)
-	if b.Type == BackendVault {
+	switch b.Type {
+	case BackendVault:
 		setIfZero(&b.Vault.Mount, DefaultVaultMount)
+		setIfZero(&b.Vault.Auth.Method, VaultAuthToken)
+		switch b.Vault.Auth.Method {
+		case VaultAuthAppRole:
+			setIfZero(&b.Vault.Auth.Mount, "approle")
+		case VaultAuthKubernetes:
+			setIfZero(&b.Vault.Auth.Mount, "kubernetes")
+			setIfZero(&b.Vault.Auth.JWTFile, DefaultKubernetesJWTFile)
+		}
+	case BackendAWS:
+		setIfZero(&b.AWS.PendingLabel, DefaultAWSPendingLabel)
 	}
 	return b
+}
+
+func (d *decoder) aws(path string, n *yaml.Node, a *AWSBackend) {
+	d.mapping(path, n,
+		field{"region", func(key string, n *yaml.Node) { d.str(key, n, &a.Region) }},
+		field{"endpoint", func(key string, n *yaml.Node) { d.str(key, n, &a.Endpoint) }},
+		field{"pending_label", func(key string, n *yaml.Node) { d.str(key, n, &a.PendingLabel) }},
+	)
+}
+
+func (d *decoder) gcp(path string, n *yaml.Node, g *GCPBackend) {
+	d.mapping(path, n,
+		field{"project", func(key string, n *yaml.Node) { d.str(key, n, &g.Project) }},
+		field{"endpoint", func(key string, n *yaml.Node) { d.str(key, n, &g.Endpoint) }},
+	)
+}
+
+func (d *decoder) vaultAuth(path string, n *yaml.Node, a *VaultAuth) {
+	d.mapping(path, n,
+		field{"method", func(key string, n *yaml.Node) { d.str(key, n, &a.Method) }},
+		field{"mount", func(key string, n *yaml.Node) { d.str(key, n, &a.Mount) }},
+		field{"role_id", func(key string, n *yaml.Node) { d.str(key, n, &a.RoleID) }},
+		field{"secret_id_file", func(key string, n *yaml.Node) { d.str(key, n, &a.SecretIDFile) }},
+		field{"role", func(key string, n *yaml.Node) { d.str(key, n, &a.Role) }},
+		field{"jwt_file", func(key string, n *yaml.Node) { d.str(key, n, &a.JWTFile) }},
+	)
 }
 
 func (d *decoder) vault(path string, n *yaml.Node, v *VaultBackend) {
@@ -421,6 +460,7 @@ func (d *decoder) vault(path string, n *yaml.Node, v *VaultBackend) {
 		field{"address", func(key string, n *yaml.Node) { d.str(key, n, &v.Address) }},
 		field{"mount", func(key string, n *yaml.Node) { d.str(key, n, &v.Mount) }},
 		field{"namespace", func(key string, n *yaml.Node) { d.str(key, n, &v.Namespace) }},
+		field{"auth", func(key string, n *yaml.Node) { d.vaultAuth(key, n, &v.Auth) }},
 	)
 }
 

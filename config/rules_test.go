@@ -253,23 +253,68 @@ func TestParseBackendRules(t *testing.T) {
 			name:  "unknown type",
 			edits: []string{"type: memory", "type: redis"},
 			want: []wantProblem{{"backends.mem.type", "type: redis", []string{
-				`unknown backend type "redis"`, "the supported types are vault and memory",
+				`unknown backend type "redis"`, "the supported types are vault, aws, gcp and memory",
 			}}},
 		},
 		{
-			name:  "aws not built yet",
-			edits: []string{"type: memory", "type: aws"},
-			want:  []wantProblem{{"backends.mem.type", "type: aws", []string{`backend type "aws" is known but not built yet`, "use vault"}}},
+			name:  "aws region not a region",
+			edits: []string{"type: memory", "type: aws\n    aws:\n      region: Frankfurt"},
+			want:  []wantProblem{{"backends.mem.aws.region", "region:", []string{`"Frankfurt" is not an AWS region name`, "AWS_REGION"}}},
 		},
 		{
-			name:  "gcp not built yet",
+			name:  "aws endpoint over http",
+			edits: []string{"type: memory", "type: aws\n    aws:\n      endpoint: http://secretsmanager.example"},
+			want:  []wantProblem{{"backends.mem.aws.endpoint", "endpoint:", []string{"uses http", "must be https://"}}},
+		},
+		{
+			name:  "aws reserved pending label",
+			edits: []string{"type: memory", "type: aws\n    aws:\n      pending_label: AWSPENDING"},
+			want:  []wantProblem{{"backends.mem.aws.pending_label", "pending_label:", []string{`"AWSPENDING" is reserved by AWS Secrets Manager`, "ROTOR_PENDING"}}},
+		},
+		{
+			name:  "aws settings on a vault backend",
+			edits: []string{"      namespace: platform\n", "      namespace: platform\n    aws: # on vault\n      region: eu-west-1\n"},
+			want:  []wantProblem{{"backends.vault-main.aws", "aws: # on vault", []string{"applies only to backends of type aws"}}},
+		},
+		{
+			name:  "gcp secret id without a project",
 			edits: []string{"type: memory", "type: gcp"},
-			want:  []wantProblem{{"backends.mem.type", "type: gcp", []string{`backend type "gcp" is known but not built yet`}}},
+			want:  []wantProblem{{"credentials[1].store.path", "path: cred-b", []string{`"cred-b" is a secret id, but backend "mem" names no project`, "gcp.project"}}},
+		},
+		{
+			name:  "gcp project not an id",
+			edits: []string{"type: memory", "type: gcp\n    gcp:\n      project: Acme_Prod"},
+			want:  []wantProblem{{"backends.mem.gcp.project", "project:", []string{`"Acme_Prod" is not a Google Cloud project id`}}},
+		},
+		{
+			name:  "gcp endpoint without port",
+			edits: []string{"type: memory", "type: gcp\n    gcp:\n      project: acme-payments-prod\n      endpoint: secretmanager.googleapis.com"},
+			want:  []wantProblem{{"backends.mem.gcp.endpoint", "endpoint:", []string{"is not host:port"}}},
+		},
+		{
+			name:  "vault approle without role_id",
+			edits: []string{"      namespace: platform\n", "      namespace: platform\n      auth:\n        method: approle\n"},
+			want:  []wantProblem{{"backends.vault-main.vault.auth.role_id", "auth:", []string{"is required for approle", "VAULT_SECRET_ID"}}},
+		},
+		{
+			name:  "vault kubernetes without role",
+			edits: []string{"      namespace: platform\n", "      namespace: platform\n      auth:\n        method: kubernetes\n"},
+			want:  []wantProblem{{"backends.vault-main.vault.auth.role", "auth:", []string{"is required for kubernetes"}}},
+		},
+		{
+			name:  "vault unknown login method",
+			edits: []string{"      namespace: platform\n", "      namespace: platform\n      auth:\n        method: userpass\n"},
+			want:  []wantProblem{{"backends.vault-main.vault.auth.method", "method:", []string{`"userpass" is not a Vault login method`}}},
+		},
+		{
+			name:  "vault token login with a role",
+			edits: []string{"      namespace: platform\n", "      namespace: platform\n      auth:\n        role: rotor\n"},
+			want:  []wantProblem{{"backends.vault-main.vault.auth.role", "role:", []string{`applies only to another login method than "token"`}}},
 		},
 		{
 			name:  "type missing",
 			edits: []string{"    type: memory\n", ""},
-			want:  []wantProblem{{"backends.mem.type", "  mem:", []string{"is required", "vault and memory"}}},
+			want:  []wantProblem{{"backends.mem.type", "  mem:", []string{"is required", "vault, aws, gcp and memory"}}},
 		},
 		{
 			name:  "name not valid",
@@ -574,5 +619,35 @@ func TestParseDuplicates(t *testing.T) {
 				t.Errorf("message %q does not name the first one's line, want %q", p.Message, want)
 			}
 		})
+	}
+}
+
+// Valid AWS, GCP and Vault login settings parse with their defaults.
+func TestParseCloudBackends(t *testing.T) {
+	t.Parallel()
+	text := edit(t, baseYAML,
+		"type: memory", "type: aws\n    aws:\n      region: eu-central-1\n      endpoint: https://vpce-1.secretsmanager.eu-central-1.vpce.amazonaws.com",
+		"      namespace: platform\n", "      namespace: platform\n      auth:\n        method: kubernetes\n        role: rotor\n",
+	)
+	cfg, err := Parse("rotor.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	aws := cfg.Backends["mem"].AWS
+	if aws.Region != "eu-central-1" || aws.PendingLabel != DefaultAWSPendingLabel {
+		t.Errorf("aws backend = %+v, want region eu-central-1 and the default pending label", aws)
+	}
+	auth := cfg.Backends["vault-main"].Vault.Auth
+	if auth.Method != VaultAuthKubernetes || auth.Mount != "kubernetes" || auth.JWTFile != DefaultKubernetesJWTFile {
+		t.Errorf("vault auth = %+v, want kubernetes with its default mount and token file", auth)
+	}
+
+	text = edit(t, baseYAML, "type: memory", "type: gcp\n    gcp:\n      project: acme-payments-prod\n      endpoint: secretmanager.europe-west3.rep.googleapis.com:443")
+	cfg, err = Parse("rotor.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("Parse with a gcp backend: %v", err)
+	}
+	if got := cfg.Backends["mem"].GCP.Project; got != "acme-payments-prod" {
+		t.Errorf("gcp project = %q", got)
 	}
 }

@@ -127,6 +127,10 @@ func parseReason(s string, err error) string {
 	return " (" + strings.TrimPrefix(err.Error(), "net/url: ") + ")"
 }
 
+// IsLoopback reports whether host (without a port) names this machine
+// only: localhost, or an address in 127.0.0.0/8 or ::1.
+func IsLoopback(host string) bool { return isLoopback(host) }
+
 func isLoopback(host string) bool {
 	host = normalizeHost(host)
 	if host == "localhost" {

@@ -205,7 +205,7 @@ func (v *validator) server() {
 		v.add("server.addr", "%s is not host:port; write it such as %s", quote(s.Addr), DefaultAddr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		v.add("server.addr", "port %s is not a number from 0 to 65535", quote(port))
-	} else if !IsLoopback(host) {
+	} else if !isLoopback(host) {
 		v.add("server.addr", "%s is not a loopback address; rotor has no access control yet, so it listens only on 127.0.0.1, [::1] or localhost. Put an authenticating proxy in front of it to reach it from elsewhere", quote(s.Addr))
 	}
 
@@ -249,16 +249,24 @@ func (v *validator) backends() {
 		switch b.Type {
 		case BackendVault:
 			v.vault(key+".vault", b.Vault)
+		case BackendAWS:
+			v.aws(key+".aws", b.AWS)
+		case BackendGCP:
+			v.gcp(key+".gcp", b.GCP)
 		case BackendMemory:
-			if b.Vault != (VaultBackend{}) {
-				v.add(key+".vault", "applies only to backends of type vault; remove it")
-			}
-		case BackendAWS, BackendGCP:
-			v.add(key+".type", "backend type %s is known but not built yet; use vault for now", quote(b.Type))
 		case "":
-			v.add(key+".type", "is required; the supported types are vault and memory")
+			v.add(key+".type", "is required; the supported types are %s", supportedBackends)
 		default:
-			v.add(key+".type", "unknown backend type %s; the supported types are vault and memory", quote(b.Type))
+			v.add(key+".type", "unknown backend type %s; the supported types are %s", quote(b.Type), supportedBackends)
+		}
+		if b.Type != BackendVault && b.Vault != (VaultBackend{}) {
+			v.add(key+".vault", "applies only to backends of type vault; remove it")
+		}
+		if b.Type != BackendAWS && b.AWS != (AWSBackend{}) {
+			v.add(key+".aws", "applies only to backends of type aws; remove it")
+		}
+		if b.Type != BackendGCP && b.GCP != (GCPBackend{}) {
+			v.add(key+".gcp", "applies only to backends of type gcp; remove it")
 		}
 	}
 }
@@ -282,6 +290,83 @@ func (v *validator) vault(key string, vb VaultBackend) {
 
 	if hasSpaceOrControl(vb.Namespace) {
 		v.add(key+".namespace", "%s contains a space or a control character; remove it", quote(vb.Namespace))
+	}
+	v.vaultAuth(key+".auth", vb.Auth)
+}
+
+func (v *validator) vaultAuth(key string, a VaultAuth) {
+	notFor := func(field, value string) {
+		if value != "" {
+			v.add(key+"."+field, "applies only to another login method than %s; remove it", quote(a.Method))
+		}
+	}
+	switch a.Method {
+	case VaultAuthToken:
+		notFor("mount", a.Mount)
+		notFor("role_id", a.RoleID)
+		notFor("secret_id_file", a.SecretIDFile)
+		notFor("role", a.Role)
+		notFor("jwt_file", a.JWTFile)
+	case VaultAuthAppRole:
+		if a.RoleID == "" {
+			v.add(key+".role_id", "is required for approle; set it to the role's RoleID (the secret_id comes from secret_id_file or VAULT_SECRET_ID)")
+		}
+		notFor("role", a.Role)
+		notFor("jwt_file", a.JWTFile)
+	case VaultAuthKubernetes:
+		if a.Role == "" {
+			v.add(key+".role", "is required for kubernetes; set it to the Vault role rotor logs in as")
+		}
+		notFor("role_id", a.RoleID)
+		notFor("secret_id_file", a.SecretIDFile)
+	default:
+		v.add(key+".method", "%s is not a Vault login method; use token (VAULT_TOKEN), approle or kubernetes", quote(a.Method))
+	}
+	for field, value := range map[string]string{"mount": a.Mount, "role_id": a.RoleID, "role": a.Role, "secret_id_file": a.SecretIDFile, "jwt_file": a.JWTFile} {
+		if hasSpaceOrControl(value) {
+			v.add(key+"."+field, "%s contains a space or a control character; remove it", quote(value))
+		}
+	}
+}
+
+// supportedBackends lists the backend types for messages.
+const supportedBackends = "vault, aws, gcp and memory"
+
+// awsLabel is a valid Secrets Manager staging label: 1 to 256 characters.
+var awsLabel = regexp.MustCompile(`^[A-Za-z0-9_.+=@-]{1,256}$`)
+
+func (v *validator) aws(key string, a AWSBackend) {
+	if a.Region != "" && !regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`).MatchString(a.Region) {
+		v.add(key+".region", "%s is not an AWS region name; write it such as eu-central-1, or leave it out to use AWS_REGION", quote(a.Region))
+	}
+	if a.Endpoint != "" {
+		_, problems := checkURL(a.Endpoint, "the AWS endpoint", true)
+		for _, msg := range problems {
+			v.add(key+".endpoint", "%s", msg)
+		}
+	}
+	switch {
+	case !awsLabel.MatchString(a.PendingLabel):
+		v.add(key+".pending_label", "%s is not a valid staging label; use 1 to 256 letters, digits and _ . + = @ -, such as %s", quote(a.PendingLabel), DefaultAWSPendingLabel)
+	case a.PendingLabel == "AWSPENDING" || a.PendingLabel == "AWSCURRENT" || a.PendingLabel == "AWSPREVIOUS":
+		v.add(key+".pending_label", "%s is reserved by AWS Secrets Manager; use a label of rotor's own, such as %s", quote(a.PendingLabel), DefaultAWSPendingLabel)
+	}
+}
+
+// gcpSecret is a Secret Manager secret id or full secret name.
+var gcpSecret = regexp.MustCompile(`^(projects/[a-z0-9-]{6,30}/secrets/)?[A-Za-z0-9_-]{1,255}$`)
+
+// gcpProject is a valid Google Cloud project id.
+var gcpProject = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+
+func (v *validator) gcp(key string, g GCPBackend) {
+	if g.Project != "" && !gcpProject.MatchString(g.Project) {
+		v.add(key+".project", "%s is not a Google Cloud project id; use 6 to 30 lower-case letters, digits and -, starting with a letter", quote(g.Project))
+	}
+	if g.Endpoint != "" {
+		if _, port, err := net.SplitHostPort(g.Endpoint); err != nil || port == "" {
+			v.add(key+".endpoint", "%s is not host:port; write it such as secretmanager.europe-west3.rep.googleapis.com:443", quote(g.Endpoint))
+		}
 	}
 }
 
@@ -387,6 +472,7 @@ func (v *validator) store(key string, s Store) {
 		v.add(key+".backend", "%s is not a backend; %s", quote(s.Backend), v.backendChoice())
 	}
 	isVault := backendKnown && backend.Type == BackendVault
+	isGCP := backendKnown && backend.Type == BackendGCP
 
 	switch {
 	case s.Path == "":
@@ -395,6 +481,10 @@ func (v *validator) store(key string, s Store) {
 		v.add(key+".path", "%s contains a space or a control character; remove it", quote(s.Path))
 	case isVault && !validVaultPath(s.Path):
 		v.add(key+".path", "%s is not a Vault secret path; write it relative to the mount, without / at the ends, // or . and .. parts, such as persium/payments-eu", quote(s.Path))
+	case isGCP && !gcpSecret.MatchString(s.Path):
+		v.add(key+".path", "%s is not a Secret Manager secret; write its id (letters, digits, _ and -) or its full name projects/PROJECT/secrets/ID", quote(s.Path))
+	case isGCP && backend.GCP.Project == "" && !strings.HasPrefix(s.Path, "projects/"):
+		v.add(key+".path", "%s is a secret id, but backend %s names no project; set gcp.project or write the full name projects/PROJECT/secrets/%s", quote(s.Path), quote(s.Backend), s.Path)
 	}
 
 	switch {
@@ -459,14 +549,4 @@ func formatDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
-}
-
-// IsLoopback reports whether host (without a port) names this machine
-// only: localhost or an address in 127.0.0.0/8 or ::1.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
