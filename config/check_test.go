@@ -84,11 +84,11 @@ func TestCheckCommand(t *testing.T) {
 			wantStderr: "usage: rotor check [-online] -config FILE (or rotor check FILE)",
 		},
 		{
-			name:       "online not built yet",
+			name:       "online not available",
 			args:       []string{"-config", valid, "--online"},
 			wantCode:   2,
 			wantStdout: valid + ": OK, 2 credentials, 2 backends\n",
-			wantStderr: "-online checks are not built yet",
+			wantStderr: "-online is not available in this build",
 		},
 		{
 			name:       "online with problems",
@@ -101,7 +101,7 @@ func TestCheckCommand(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var stdout, stderr bytes.Buffer
-			code := CheckCommand(tc.args, &stdout, &stderr)
+			code := CheckCommand(tc.args, &stdout, &stderr, nil)
 			if code != tc.wantCode {
 				t.Errorf("exit code = %d, want %d (stdout %q, stderr %q)", code, tc.wantCode, stdout.String(), stderr.String())
 			}

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "migrate":
 		return runMigrate(ctx, rest, stdout, stderr, getenv)
 	case "check":
-		return config.CheckCommand(rest, stdout, stderr)
+		return config.CheckCommand(rest, stdout, stderr, checkOnline(ctx, getenv))
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "rotor", version)
 		return 0

@@ -414,3 +414,64 @@ func TestServeRefusesNonLoopback(t *testing.T) {
 		}
 	}
 }
+
+// rotor check -online reaches each secret and reports, per credential,
+// what would break a rotation.
+func TestCheckOnline(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	vault := vaultfake.New(t)
+	vault.EnableKV("legacy", 1)
+	if _, err := vault.Put("secret", "persium/good", map[string]any{"client_secret": canary.Reveal()}); err != nil {
+		t.Fatalf("seed Vault: %v", err)
+	}
+	if _, err := vault.Put("legacy", "persium/old-mount", map[string]any{"client_secret": canary.Reveal()}); err != nil {
+		t.Fatalf("seed Vault: %v", err)
+	}
+
+	credential := func(id, backend, path string) string {
+		return fmt.Sprintf(`  - id: %s
+    organisation: Org
+    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
+    client_id: client-%s
+    store: {backend: %s, path: %s}
+`, id, id, backend, path)
+	}
+	config := fmt.Sprintf(`persium:
+  token_url: https://auth.persium.example/realms/x/protocol/openid-connect/token
+  api_url: https://api.persium.example
+  hosts: [auth.persium.example, api.persium.example]
+backends:
+  kv2: {type: vault, vault: {address: %[1]s, mount: secret}}
+  kv1: {type: vault, vault: {address: %[1]s, mount: legacy}}
+credentials:
+`, vault.URL()) + credential("good", "kv2", "persium/good") + credential("missing", "kv2", "persium/nothing-here") + credential("old-mount", "kv1", "persium/old-mount")
+	path := filepath.Join(dir, "rotor.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{"VAULT_TOKEN": vault.Token()}
+	code := run(context.Background(), []string{"check", "-online", "-config", path}, &stdout, &stderr, func(k string) string { return env[k] })
+	t.Logf("rotor check -online output:\n%s", stdout.String())
+	if code != 1 {
+		t.Errorf("exit code %d, want 1; stdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"credential good (backend kv2, persium/good): OK",
+		"credential missing (backend kv2, persium/nothing-here): ",
+		"credential old-mount (backend kv1, persium/old-mount): ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "legacy") || strings.Contains(out, "old-mount): OK") {
+		t.Errorf("the KV version 1 mount is not reported by name:\n%s", out)
+	}
+	if strings.Contains(out+stderr.String(), canary.Reveal()) || strings.Contains(out+stderr.String(), vault.Token()) {
+		t.Errorf("rotor check -online printed a secret or the Vault token")
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"os/user"
 	"time"
 
-	vaultapi "github.com/hashicorp/vault/api"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/rotation/pgstore"
 	"github.com/rotorhq/rotor/secretstore"
-	"github.com/rotorhq/rotor/secretstore/vault"
 	"github.com/rotorhq/rotor/tokencheck"
 )
 
@@ -189,60 +187,6 @@ func credentialsFromConfig(cfg *config.Config) []rotation.Credential {
 		}
 	}
 	return out
-}
-
-// openSecretStores opens each credential's secret in its backend and
-// checks that the backend can rotate it safely before anything starts.
-func openSecretStores(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (map[string]rotation.SecretStore, error) {
-	out := make(map[string]rotation.SecretStore, len(cfg.Credentials))
-	for _, c := range cfg.Credentials {
-		b := cfg.Backends[c.Store.Backend]
-		switch b.Type {
-		case config.BackendVault:
-			client, err := vaultClient(b, getenv)
-			if err != nil {
-				return nil, fmt.Errorf("credential %s: %w", c.ID, err)
-			}
-			store, err := vault.New(vault.Config{Client: client, Mount: b.Vault.Mount, Path: c.Store.Path, Key: c.Store.JSONKey, Logger: log})
-			if err != nil {
-				return nil, fmt.Errorf("credential %s: open Vault secret %s: %w", c.ID, c.Store.Path, err)
-			}
-			if err := store.Preflight(ctx); err != nil {
-				return nil, fmt.Errorf("credential %s: %w", c.ID, err)
-			}
-			out[c.ID] = store
-		default:
-			return nil, fmt.Errorf("credential %s: backend %q of type %q cannot be used by rotor serve; the memory backend exists for rotor dev only", c.ID, b.Name, b.Type)
-		}
-	}
-	return out, nil
-}
-
-// vaultClient returns a Vault client configured from the environment
-// (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT and the others the Vault API
-// reads), with the backend's address and namespace taking precedence.
-func vaultClient(b config.Backend, getenv func(string) string) (*vaultapi.Client, error) {
-	vc := vaultapi.DefaultConfig()
-	if vc.Error != nil {
-		return nil, fmt.Errorf("read Vault settings from the environment: %w", vc.Error)
-	}
-	if b.Vault.Address != "" {
-		vc.Address = b.Vault.Address
-	}
-	client, err := vaultapi.NewClient(vc)
-	if err != nil {
-		return nil, fmt.Errorf("create Vault client: %w", err)
-	}
-	if token := getenv("VAULT_TOKEN"); token != "" {
-		client.SetToken(token)
-	}
-	if client.Token() == "" {
-		return nil, errors.New("VAULT_TOKEN is not set; rotor needs a Vault token with access to the secret's path")
-	}
-	if b.Vault.Namespace != "" {
-		client.SetNamespace(b.Vault.Namespace)
-	}
-	return client, nil
 }
 
 // listenAndServe serves until ctx ends, then shuts down gracefully: new
