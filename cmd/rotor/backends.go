@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/rotorhq/rotor/config"
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/secretstore/vault"
+	"github.com/rotorhq/rotor/secretstore/vault/vaultauth"
 )
 
 // backendStore is a credential's secret store, as rotor serve and rotor
@@ -23,32 +23,52 @@ type backendStore interface {
 	Preflight(ctx context.Context) error
 }
 
-// openSecretStore opens one credential's secret in its backend. It makes
-// no network call; Preflight does.
-func openSecretStore(cfg *config.Config, c config.Credential, getenv func(string) string, log *slog.Logger) (backendStore, error) {
-	b := cfg.Backends[c.Store.Backend]
-	switch b.Type {
+// backends opens credentials' secrets in their configured backends. It
+// shares one logged-in client per backend and closes them all in Close.
+type backends struct {
+	cfg    *config.Config
+	getenv func(string) string
+	log    *slog.Logger
+	vault  map[string]*vaultauth.Client // by backend name
+}
+
+func newBackends(cfg *config.Config, getenv func(string) string, log *slog.Logger) *backends {
+	return &backends{cfg: cfg, getenv: getenv, log: log, vault: map[string]*vaultauth.Client{}}
+}
+
+// Close stops the clients' background token renewal.
+func (b *backends) Close() {
+	for _, c := range b.vault {
+		c.Close()
+	}
+}
+
+// open opens one credential's secret in its backend. Opening a Vault
+// backend for the first time logs in; Preflight checks the secret itself.
+func (b *backends) open(ctx context.Context, c config.Credential) (backendStore, error) {
+	backend := b.cfg.Backends[c.Store.Backend]
+	switch backend.Type {
 	case config.BackendVault:
-		client, err := vaultClient(b, getenv)
+		client, err := b.vaultClient(ctx, backend)
 		if err != nil {
 			return nil, err
 		}
-		store, err := vault.New(vault.Config{Client: client, Mount: b.Vault.Mount, Path: c.Store.Path, Key: c.Store.JSONKey, Logger: log})
+		store, err := vault.New(vault.Config{Client: client.API(), Mount: backend.Vault.Mount, Path: c.Store.Path, Key: c.Store.JSONKey, Logger: b.log})
 		if err != nil {
 			return nil, fmt.Errorf("open Vault secret %s: %w", c.Store.Path, err)
 		}
 		return store, nil
 	}
-	return nil, fmt.Errorf("backend %q of type %q cannot be used by rotor serve; the memory backend exists for rotor dev only", b.Name, b.Type)
+	return nil, fmt.Errorf("backend %q of type %q cannot be used by rotor serve; the memory backend exists for rotor dev only", backend.Name, backend.Type)
 }
 
-// openSecretStores opens each credential's secret in its backend and runs
-// its preflight check, so a backend that cannot rotate safely stops rotor
+// openAll opens each credential's secret in its backend and runs its
+// preflight check, so a backend that cannot rotate safely stops rotor
 // before anything starts.
-func openSecretStores(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (map[string]rotation.SecretStore, error) {
-	out := make(map[string]rotation.SecretStore, len(cfg.Credentials))
-	for _, c := range cfg.Credentials {
-		store, err := openSecretStore(cfg, c, getenv, log)
+func (b *backends) openAll(ctx context.Context) (map[string]rotation.SecretStore, error) {
+	out := make(map[string]rotation.SecretStore, len(b.cfg.Credentials))
+	for _, c := range b.cfg.Credentials {
+		store, err := b.open(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("credential %s: %w", c.ID, err)
 		}
@@ -65,11 +85,12 @@ func openSecretStores(ctx context.Context, cfg *config.Config, getenv func(strin
 // would break a rotation. It returns 0 when every secret passed, else 1.
 func checkOnline(ctx context.Context, getenv func(string) string) func(cfg *config.Config, stdout, stderr io.Writer) int {
 	return func(cfg *config.Config, stdout, stderr io.Writer) int {
-		log := slog.New(slog.DiscardHandler)
+		b := newBackends(cfg, getenv, slog.New(slog.DiscardHandler))
+		defer b.Close()
 		failed := 0
 		for _, c := range cfg.Credentials {
 			where := fmt.Sprintf("credential %s (backend %s, %s)", c.ID, c.Store.Backend, c.Store.Path)
-			store, err := openSecretStore(cfg, c, getenv, log)
+			store, err := b.open(ctx, c)
 			if err == nil {
 				pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				err = store.Preflight(pctx)
@@ -90,29 +111,34 @@ func checkOnline(ctx context.Context, getenv func(string) string) func(cfg *conf
 	}
 }
 
-// vaultClient returns a Vault client configured from the environment
-// (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT and the others the Vault API
-// reads), with the backend's address and namespace taking precedence.
-func vaultClient(b config.Backend, getenv func(string) string) (*vaultapi.Client, error) {
+// vaultClient returns the backend's logged-in Vault client, creating it
+// on first use. The Vault API reads VAULT_ADDR, VAULT_CACERT and the
+// others from the environment; the backend's address takes precedence.
+// The login method's secrets come from VAULT_TOKEN, VAULT_SECRET_ID or
+// files, never from the configuration.
+func (b *backends) vaultClient(ctx context.Context, backend config.Backend) (*vaultauth.Client, error) {
+	if c, ok := b.vault[backend.Name]; ok {
+		return c, nil
+	}
 	vc := vaultapi.DefaultConfig()
 	if vc.Error != nil {
 		return nil, fmt.Errorf("read Vault settings from the environment: %w", vc.Error)
 	}
-	if b.Vault.Address != "" {
-		vc.Address = b.Vault.Address
+	if backend.Vault.Address != "" {
+		vc.Address = backend.Vault.Address
 	}
-	client, err := vaultapi.NewClient(vc)
+	auth := backend.Vault.Auth
+	client, err := vaultauth.NewClient(ctx, vc, vaultauth.Config{
+		Method: auth.Method, Mount: auth.Mount,
+		RoleID: auth.RoleID, SecretIDFile: auth.SecretIDFile,
+		Role: auth.Role, JWTFile: auth.JWTFile,
+		Namespace: backend.Vault.Namespace,
+		Getenv:    b.getenv,
+		Logger:    b.log.With("backend", backend.Name),
+	})
 	if err != nil {
-		return nil, fmt.Errorf("create Vault client: %w", err)
+		return nil, fmt.Errorf("log in to Vault for backend %s: %w", backend.Name, err)
 	}
-	if token := getenv("VAULT_TOKEN"); token != "" {
-		client.SetToken(token)
-	}
-	if client.Token() == "" {
-		return nil, errors.New("VAULT_TOKEN is not set; rotor needs a Vault token with access to the secret's path")
-	}
-	if b.Vault.Namespace != "" {
-		client.SetNamespace(b.Vault.Namespace)
-	}
+	b.vault[backend.Name] = client
 	return client, nil
 }

@@ -422,6 +422,11 @@ func TestCheckOnline(t *testing.T) {
 	dir := t.TempDir()
 	vault := vaultfake.New(t)
 	vault.EnableKV("legacy", 1)
+	vault.AddAppRole("", vaultfake.AppRole{Name: "rotor", RoleID: "role-rotor", SecretID: "CANARY-secret-id-4f1e"})
+	secretIDFile := filepath.Join(dir, "secret-id")
+	if err := os.WriteFile(secretIDFile, []byte("CANARY-secret-id-4f1e\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := vault.Put("secret", "persium/good", map[string]any{"client_secret": canary.Reveal()}); err != nil {
 		t.Fatalf("seed Vault: %v", err)
 	}
@@ -444,8 +449,12 @@ func TestCheckOnline(t *testing.T) {
 backends:
   kv2: {type: vault, vault: {address: %[1]s, mount: secret}}
   kv1: {type: vault, vault: {address: %[1]s, mount: legacy}}
+  approle:
+    type: vault
+    vault: {address: %[1]s, mount: secret, auth: {method: approle, role_id: role-rotor, secret_id_file: %[2]s}}
 credentials:
-`, vault.URL()) + credential("good", "kv2", "persium/good") + credential("missing", "kv2", "persium/nothing-here") + credential("old-mount", "kv1", "persium/old-mount")
+`, vault.URL(), secretIDFile) + credential("good", "kv2", "persium/good") + credential("missing", "kv2", "persium/nothing-here") +
+		credential("old-mount", "kv1", "persium/old-mount") + credential("by-approle", "approle", "persium/good")
 	path := filepath.Join(dir, "rotor.yaml")
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -463,6 +472,7 @@ credentials:
 		"credential good (backend kv2, persium/good): OK",
 		"credential missing (backend kv2, persium/nothing-here): ",
 		"credential old-mount (backend kv1, persium/old-mount): ",
+		"credential by-approle (backend approle, persium/good): OK",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -471,7 +481,7 @@ credentials:
 	if !strings.Contains(out, "legacy") || strings.Contains(out, "old-mount): OK") {
 		t.Errorf("the KV version 1 mount is not reported by name:\n%s", out)
 	}
-	if strings.Contains(out+stderr.String(), canary.Reveal()) || strings.Contains(out+stderr.String(), vault.Token()) {
+	if all := out + stderr.String(); strings.Contains(all, canary.Reveal()) || strings.Contains(all, vault.Token()) || strings.Contains(all, "CANARY-secret-id") {
 		t.Errorf("rotor check -online printed a secret or the Vault token")
 	}
 }

@@ -96,15 +96,21 @@ func buildServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		pool.Close()
 		return nil, nil, fmt.Errorf("configure the token endpoint check: %w", err)
 	}
-	secrets, err := openSecretStores(ctx, cfg, getenv, log)
+	stores := newBackends(cfg, getenv, log)
+	secrets, err := stores.openAll(ctx)
 	if err != nil {
+		stores.Close()
 		pool.Close()
 		return nil, nil, err
+	}
+	cleanup := func() {
+		stores.Close()
+		pool.Close()
 	}
 
 	store := pgstore.New(pool, time.Now)
 	if err := store.SyncCredentials(ctx, credentialsFromConfig(cfg)); err != nil {
-		pool.Close()
+		cleanup()
 		return nil, nil, fmt.Errorf("sync credentials from the configuration: %w", err)
 	}
 	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log})
@@ -123,10 +129,10 @@ func buildServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		Logger: log, Location: loc, Ready: readiness(pool),
 	})
 	if err != nil {
-		pool.Close()
+		cleanup()
 		return nil, nil, err
 	}
-	return srv, pool.Close, nil
+	return srv, cleanup, nil
 }
 
 // localOperator names the person behind a loopback-only rotor in audit

@@ -63,6 +63,7 @@ type call struct {
 	body  map[string]any // nil when the request had none
 	raw   []byte
 	ctype string
+	token string // the X-Vault-Token header
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -80,6 +81,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		query: r.URL.Query(),
 		raw:   raw,
 		ctype: r.Header.Get("Content-Type"),
+		token: r.Header.Get("X-Vault-Token"),
 	}
 	switch {
 	case r.Method == "LIST" || (r.Method == http.MethodGet && r.URL.Query().Get("list") == "true"):
@@ -106,7 +108,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	valid := s.tokens[r.Header.Get("X-Vault-Token")]
+	valid := s.tokenValid(c.token, c.path)
 	method := r.Method
 	if c.op == "list" {
 		method = "LIST"
@@ -136,6 +138,9 @@ func (s *Server) handleLocked(c call) reply {
 func (s *Server) handle(c call) reply {
 	if rest, ok := strings.CutPrefix(c.path, "sys/"); ok {
 		return s.handleSys(c, rest)
+	}
+	if rest, ok := strings.CutPrefix(c.path, "auth/"); ok {
+		return s.handleAuth(c, rest)
 	}
 	m, rel := s.mountFor(c.path)
 	if m == nil {

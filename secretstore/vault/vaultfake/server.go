@@ -46,6 +46,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	tokens   map[string]bool // token → valid
+	auth     authState       // auth methods and the tokens they issued
 	mounts   map[string]*mount
 	faults   []*Fault
 	requests []Request
