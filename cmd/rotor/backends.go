@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"net"
+
+	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"fmt"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"io"
 	"log/slog"
 	"time"
@@ -11,6 +17,8 @@ import (
 
 	"github.com/rotorhq/rotor/config"
 	"github.com/rotorhq/rotor/rotation"
+	"github.com/rotorhq/rotor/secretstore"
+	"github.com/rotorhq/rotor/secretstore/gcp"
 	"github.com/rotorhq/rotor/secretstore/vault"
 	"github.com/rotorhq/rotor/secretstore/vault/vaultauth"
 )
@@ -29,17 +37,23 @@ type backends struct {
 	cfg    *config.Config
 	getenv func(string) string
 	log    *slog.Logger
-	vault  map[string]*vaultauth.Client // by backend name
+	vault  map[string]*vaultauth.Client     // by backend name
+	gcp    map[string]*secretmanager.Client // by backend name
 }
 
 func newBackends(cfg *config.Config, getenv func(string) string, log *slog.Logger) *backends {
-	return &backends{cfg: cfg, getenv: getenv, log: log, vault: map[string]*vaultauth.Client{}}
+	return &backends{cfg: cfg, getenv: getenv, log: log,
+		vault: map[string]*vaultauth.Client{}, gcp: map[string]*secretmanager.Client{}}
 }
 
-// Close stops the clients' background token renewal.
+// Close stops the clients' background token renewal and closes their
+// connections.
 func (b *backends) Close() {
 	for _, c := range b.vault {
 		c.Close()
+	}
+	for _, c := range b.gcp {
+		_ = c.Close()
 	}
 }
 
@@ -56,6 +70,17 @@ func (b *backends) open(ctx context.Context, c config.Credential) (backendStore,
 		store, err := vault.New(vault.Config{Client: client.API(), Mount: backend.Vault.Mount, Path: c.Store.Path, Key: c.Store.JSONKey, Logger: b.log})
 		if err != nil {
 			return nil, fmt.Errorf("open Vault secret %s: %w", c.Store.Path, err)
+		}
+		return store, nil
+
+	case config.BackendGCP:
+		client, err := b.gcpClient(ctx, backend)
+		if err != nil {
+			return nil, err
+		}
+		store, err := gcp.New(client, gcp.Config{Project: backend.GCP.Project, Secret: c.Store.Path, Format: format(c.Store), Logger: b.log})
+		if err != nil {
+			return nil, fmt.Errorf("open Secret Manager secret %s: %w", c.Store.Path, err)
 		}
 		return store, nil
 	}
@@ -141,4 +166,35 @@ func (b *backends) vaultClient(ctx context.Context, backend config.Backend) (*va
 	}
 	b.vault[backend.Name] = client
 	return client, nil
+}
+
+// gcpClient returns the backend's Secret Manager client, creating it on
+// first use with Application Default Credentials. An endpoint on this
+// machine (an emulator) is reached without TLS and without credentials.
+func (b *backends) gcpClient(ctx context.Context, backend config.Backend) (*secretmanager.Client, error) {
+	if c, ok := b.gcp[backend.Name]; ok {
+		return c, nil
+	}
+	var opts []option.ClientOption
+	if ep := backend.GCP.Endpoint; ep != "" {
+		opts = append(opts, option.WithEndpoint(ep))
+		if host, _, err := net.SplitHostPort(ep); err == nil && config.IsLoopback(host) {
+			opts = append(opts, option.WithoutAuthentication(),
+				option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+		}
+	}
+	client, err := secretmanager.NewClient(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create Secret Manager client for backend %s: %w", backend.Name, err)
+	}
+	b.gcp[backend.Name] = client
+	return client, nil
+}
+
+// format returns the store's secret format.
+func format(s config.Store) secretstore.Format {
+	if s.Format == config.FormatJSON {
+		return secretstore.Format{JSONKey: s.JSONKey}
+	}
+	return secretstore.Format{}
 }

@@ -19,11 +19,13 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rotorhq/rotor/internal/pgtest"
 	"github.com/rotorhq/rotor/persiumsim"
 	"github.com/rotorhq/rotor/secret"
+	"github.com/rotorhq/rotor/secretstore/gcp/gcpfake"
 	"github.com/rotorhq/rotor/secretstore/vault/vaultfake"
 )
 
@@ -160,20 +162,134 @@ func tokenEndpoint(t *testing.T, dir string) (*persiumsim.Server, *httptest.Serv
 	return sim, ts, caFile
 }
 
-// The whole rotation, end to end: `rotor serve` on Postgres, the Vault KV
-// v2 fake, and the TLS token endpoint, driven through the JSON API.
+// backendCase is one secrets manager for the end-to-end test: its fake,
+// seeded with the credential's current secret, and a consumer's view.
+type backendCase struct {
+	name string
+
+	// setup starts the fake and returns the backends: YAML block, the
+	// credential's store block and the environment rotor needs.
+	setup func(t *testing.T, current map[string]any) (backendYAML, storeYAML string, env map[string]string, view consumerView)
+}
+
+// consumerView reads the secret the way a consumer configured as the
+// README says would.
+type consumerView interface {
+	// current returns the document consumers read now.
+	current(t *testing.T) map[string]any
+	// oldReadable reports whether the version that held the old secret can
+	// still be read by a consumer that asks for it.
+	oldReadable(t *testing.T, secret string) bool
+}
+
+var backendCases = []backendCase{
+	{name: "vault", setup: setupVault},
+	{name: "gcp", setup: setupGCP},
+}
+
+type vaultView struct {
+	fake *vaultfake.Server
+}
+
+func setupVault(t *testing.T, current map[string]any) (string, string, map[string]string, consumerView) {
+	vault := vaultfake.New(t)
+	if _, err := vault.Put("secret", "persium/cred-a", current); err != nil {
+		t.Fatalf("seed Vault: %v", err)
+	}
+	backend := fmt.Sprintf("  test-backend:\n    type: vault\n    vault:\n      address: %s\n      mount: secret\n", vault.URL())
+	store := "      path: persium/cred-a\n      format: json\n      json_key: client_secret\n"
+	return backend, store, map[string]string{"VAULT_TOKEN": vault.Token()}, vaultView{vault}
+}
+
+func (v vaultView) current(t *testing.T) map[string]any {
+	t.Helper()
+	sec, _ := v.fake.Secret("secret", "persium/cred-a")
+	return decodeDoc(t, sec.Versions[sec.CurrentVersion].Data)
+}
+
+func (v vaultView) oldReadable(t *testing.T, old string) bool {
+	sec, _ := v.fake.Secret("secret", "persium/cred-a")
+	for _, ver := range sec.Versions {
+		if ver.Destroyed || !ver.Deleted.IsZero() || ver.Data == nil {
+			continue
+		}
+		if decodeDoc(t, ver.Data)["client_secret"] == old {
+			return true
+		}
+	}
+	return false
+}
+
+type gcpView struct {
+	fake *gcpfake.Server
+	name string
+}
+
+func setupGCP(t *testing.T, current map[string]any) (string, string, map[string]string, consumerView) {
+	fake := gcpfake.New(t)
+	name := "projects/acme-payments-test/secrets/persium-cred-a"
+	if err := fake.Create(name, gcpfake.Meta{Labels: map[string]string{"team": "payments"}}); err != nil {
+		t.Fatalf("create GCP secret: %v", err)
+	}
+	doc, _ := json.Marshal(current)
+	n, err := fake.AddVersion(name, doc)
+	if err != nil {
+		t.Fatalf("seed GCP secret: %v", err)
+	}
+	if err := fake.SetAlias(name, "current", n); err != nil {
+		t.Fatalf("set alias: %v", err)
+	}
+	backend := fmt.Sprintf("  test-backend:\n    type: gcp\n    gcp:\n      project: acme-payments-test\n      endpoint: %s\n", fake.Addr())
+	store := "      path: persium-cred-a\n      format: json\n      json_key: client_secret\n"
+	return backend, store, nil, gcpView{fake, name}
+}
+
+func (v gcpView) current(t *testing.T) map[string]any {
+	t.Helper()
+	sec, _ := v.fake.Secret(v.name)
+	return decodeDoc(t, sec.Versions[sec.Aliases["current"]].Data)
+}
+
+func (v gcpView) oldReadable(t *testing.T, old string) bool {
+	sec, _ := v.fake.Secret(v.name)
+	for _, ver := range sec.Versions {
+		if ver.State == secretmanagerpb.SecretVersion_ENABLED && decodeDoc(t, ver.Data)["client_secret"] == old {
+			return true
+		}
+	}
+	return false
+}
+
+func decodeDoc(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("decode a stored document: %v", err)
+	}
+	return doc
+}
+
+// The whole rotation, end to end, for every backend: `rotor serve` on
+// Postgres, the backend's fake, and the TLS token endpoint, driven through
+// the JSON API.
 func TestServeRotationEndToEnd(t *testing.T) {
 	t.Parallel()
+	for _, bc := range backendCases {
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			testServeRotation(t, bc)
+		})
+	}
+}
+
+func testServeRotation(t *testing.T, bc backendCase) {
 	dir := t.TempDir()
 	dbURL, schema := pgtest.SchemaURL(t)
 	sim, ts, caFile := tokenEndpoint(t, dir)
 	sim.AddClient("client-a", canary)
 
-	vault := vaultfake.New(t)
-	original := map[string]any{"client_id": "client-a", "client_secret": canary.Reveal(), "token_url": ts.URL + sim.TokenPath(), "retries": 3}
-	if _, err := vault.Put("secret", "persium/cred-a", original); err != nil {
-		t.Fatalf("seed Vault: %v", err)
-	}
+	original := map[string]any{"client_id": "client-a", "client_secret": canary.Reveal(), "token_url": ts.URL + sim.TokenPath(), "retries": 3.0}
+	backendYAML, storeYAML, env, view := bc.setup(t, original)
 
 	configPath := filepath.Join(dir, "rotor.yaml")
 	config := fmt.Sprintf(`persium:
@@ -182,38 +298,28 @@ func TestServeRotationEndToEnd(t *testing.T) {
   hosts: [127.0.0.1]
   ca_file: %[2]s
 backends:
-  vault-test:
-    type: vault
-    vault:
-      address: %[3]s
-      mount: secret
-credentials:
+%[3]scredentials:
   - id: cred-a
     organisation: Org A
     organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
     client_id: client-a
     min_dual_active: 1h
     store:
-      backend: vault-test
-      path: persium/cred-a
-      format: json
-      json_key: client_secret
-`, ts.URL, caFile, vault.URL())
+      backend: test-backend
+%[4]s`, ts.URL, caFile, backendYAML, storeYAML)
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatalf("write config: %v", err)
 	}
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["DATABASE_URL"] = dbURL
 
-	rotor := start(t, []string{"serve", "-config", configPath, "-addr", "127.0.0.1:0", "-debug"},
-		map[string]string{"DATABASE_URL": dbURL, "VAULT_TOKEN": vault.Token()})
+	rotor := start(t, []string{"serve", "-config", configPath, "-addr", "127.0.0.1:0", "-debug"}, env)
 
 	if status, _ := rotor.call(http.MethodGet, "/readyz", ""); status != http.StatusOK {
 		t.Errorf("/readyz: %d, want 200", status)
 	}
-	creds := rotor.must(http.StatusOK, http.MethodGet, "/api/v1/credentials", "")
-	if n := len(creds["credentials"].([]any)); n != 1 {
-		t.Fatalf("credentials: %d, want 1", n)
-	}
-
 	id := rotor.must(http.StatusCreated, http.MethodPost, "/api/v1/credentials/cred-a/rotations", `{"kind":"manual","reason":"e2e","ticket":"PER-9"}`)["id"].(string)
 	rotor.must(http.StatusConflict, http.MethodPost, "/api/v1/credentials/cred-a/rotations", `{}`)
 
@@ -222,37 +328,27 @@ credentials:
 		t.Fatalf("Issue: %v", err)
 	}
 	body, _ := json.Marshal(map[string]string{"secret": newSecret.Reveal()})
-	r := rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/issued", string(body))
-	if r["state"] != "new_issued" {
+	if r := rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/issued", string(body)); r["state"] != "new_issued" {
 		t.Fatalf("after issued: %v", r["state"])
 	}
-	before, _ := vault.Secret("secret", "persium/cred-a")
-	if before.CurrentVersion != 1 {
-		t.Errorf("staging changed the main path: current version %d, want 1", before.CurrentVersion)
+	if view.current(t)["client_secret"] != canary.Reveal() {
+		t.Errorf("consumers read the new secret before promotion")
 	}
 
-	r = rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/promote", "")
-	if r["state"] != "dual_active" {
+	if r := rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/promote", ""); r["state"] != "dual_active" {
 		t.Fatalf("after promote: %v", r["state"])
 	}
-	promoted, _ := vault.Secret("secret", "persium/cred-a")
-	if promoted.CurrentVersion != 2 {
-		t.Fatalf("after promote: current version %d, want 2", promoted.CurrentVersion)
-	}
-	var current map[string]any
-	if err := json.Unmarshal(promoted.Versions[2].Data, &current); err != nil {
-		t.Fatalf("decode version 2: %v", err)
-	}
+	current := view.current(t)
 	if current["client_secret"] != newSecret.Reveal() {
-		t.Errorf("version 2 does not hold the new secret")
+		t.Errorf("consumers do not read the new secret after promotion")
 	}
 	for _, k := range []string{"client_id", "token_url", "retries"} {
 		if fmt.Sprint(current[k]) != fmt.Sprint(original[k]) {
 			t.Errorf("key %q changed by the rotation: %v → %v", k, original[k], current[k])
 		}
 	}
-	if v1 := promoted.Versions[1]; v1.Destroyed || !v1.Deleted.IsZero() {
-		t.Errorf("old version 1 not readable during dual_active")
+	if !view.oldReadable(t, canary.Reveal()) {
+		t.Errorf("the old secret is not readable during dual_active")
 	}
 
 	// Too early, then Persium has not retired the old secret yet.
@@ -261,16 +357,14 @@ credentials:
 	if err := sim.RetireOld("client-a"); err != nil {
 		t.Fatalf("RetireOld: %v", err)
 	}
-	r = rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true,"reason":"consumers restarted"}`)
-	if r["state"] != "old_retired" {
+	if r := rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true,"reason":"consumers restarted"}`); r["state"] != "old_retired" {
 		t.Fatalf("after retire: %v", r["state"])
 	}
-	retired, _ := vault.Secret("secret", "persium/cred-a")
-	if v1 := retired.Versions[1]; v1.Deleted.IsZero() && !v1.Destroyed {
-		t.Errorf("old version 1 neither deleted nor destroyed after retirement")
+	if view.oldReadable(t, canary.Reveal()) {
+		t.Errorf("the old secret is still readable after retirement")
 	}
-	if v2 := retired.Versions[2]; v2.Destroyed || !v2.Deleted.IsZero() {
-		t.Errorf("new version 2 not readable after retirement")
+	if view.current(t)["client_secret"] != newSecret.Reveal() {
+		t.Errorf("consumers do not read the new secret after retirement")
 	}
 
 	events := rotor.must(http.StatusOK, http.MethodGet, "/api/v1/rotations/"+id+"/events", "")["events"].([]any)

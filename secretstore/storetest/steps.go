@@ -318,11 +318,7 @@ func testRetireDestroy(t *testing.T, f *fixture) {
 
 	f.retire(t, rotationA, v, secretstore.RetireDestroy)
 
-	for _, e := range f.snapshot(t) {
-		if e.Secret == "old" {
-			t.Errorf("version %s still contains the old value (%s)", e.Version, e.State)
-		}
-	}
+	f.wantDestroyed(t, oldSecret)
 	f.wantCurrent(t, newSecret)
 	_, err := f.store.Read(f.ctx, v.Old)
 	wantError(t, err, secretstore.ErrNotFound, "Read of the destroyed version")
@@ -334,11 +330,7 @@ func testRetireDestroyAfterRollback(t *testing.T, f *fixture) {
 
 	f.retire(t, rotationA, v, secretstore.RetireDestroy)
 
-	for _, e := range f.snapshot(t) {
-		if e.Secret == "old" {
-			t.Errorf("version %s still contains the old value (%s)", e.Version, e.State)
-		}
-	}
+	f.wantDestroyed(t, oldSecret)
 	f.wantCurrent(t, newSecret)
 	f.wantRead(t, v.New, newSecret)
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -23,9 +24,12 @@ var (
 	thirdSecret = secret.New("NEW-3 é+%20:/= y")
 )
 
+// Rotation ids are UUIDs, as the rotation service issues them, so that a
+// backend can use them where its API limits the form of an idempotency key
+// (AWS's ClientRequestToken takes 32 to 64 characters).
 const (
-	rotationA = "rotation-a"
-	rotationB = "rotation-b"
+	rotationA = "3f0c6a52-8c1e-4c47-9d55-0c1f6f1a2b01"
+	rotationB = "9b2d7e14-5a3f-4e88-b1c2-7d6e5f4a3b02"
 )
 
 // Run runs the conformance suite. newHarness is called once per subtest and
@@ -75,6 +79,19 @@ func Run(t *testing.T, newHarness func(t *testing.T, initial secret.Value) Harne
 		{"discard leaves another rotation's stage", testDiscardOtherRotation},
 
 		{"second rotation after retire", testSecondRotation},
+
+		{"denied read is an access error", testDeniedRead},
+		{"denied write is an access error and writes nothing", testDeniedWrite},
+		{"throttled write is retried", testThrottledWriteRetried},
+		{"throttled write gives up after bounded retries", testThrottledWriteGivesUp},
+		{"throttled read gives up after bounded retries", testThrottledReadGivesUp},
+
+		{"document that is not JSON is invalid", testInvalidDocument(func(string) string { return "client_secret=OLD-1" })},
+		{"document that is a JSON array is invalid", testInvalidDocument(func(string) string { return `["OLD-1"]` })},
+		{"document without the key is invalid", testInvalidDocument(func(string) string { return `{"client_id":"client-a"}` })},
+		{"document whose key is not a string is invalid", testInvalidDocument(func(key string) string { return fmt.Sprintf("{%q: 42}", key) })},
+
+		{"missing secret is not found", testMissingSecret},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,5 +251,40 @@ func (f *fixture) wantNoLive(t *testing.T, value secret.Value) {
 		if e.Secret == label(value) && e.State == Enabled {
 			t.Errorf("version %s is enabled and contains the %s value", e.Version, e.Secret)
 		}
+	}
+}
+
+// wantDestroyed fails the test when a version still holds value after
+// RetireDestroy. For a backend that implements RetireDestroyLimit with
+// Disabled, versions may keep value but none may be enabled.
+func (f *fixture) wantDestroyed(t *testing.T, value secret.Value) {
+	t.Helper()
+	leaves := f.retireDestroyLeaves()
+	for _, e := range f.snapshot(t) {
+		if e.Secret != label(value) {
+			continue
+		}
+		if leaves == Destroyed || e.State == Enabled {
+			t.Errorf("version %s still contains the %s value (%s); RetireDestroy may leave it %s at most", e.Version, e.Secret, e.State, leaves)
+		}
+	}
+}
+
+// wantNamed fails the test unless err is a *secretstore.Error of step whose
+// message names the secret and says more than its kind.
+func wantNamed(t *testing.T, err error, step, name string) {
+	t.Helper()
+	var e *secretstore.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %q is not a *secretstore.Error", err)
+	}
+	if e.Op != step {
+		t.Errorf("error step = %q, want %q (error %q)", e.Op, step, err)
+	}
+	if name != "" && !strings.Contains(err.Error(), name) {
+		t.Errorf("error %q does not name the secret %q", err, name)
+	}
+	if strings.TrimSpace(e.Msg) == "" {
+		t.Errorf("error %q has no message beyond its kind", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,8 @@ type harness struct {
 	fake  *vaultfake.Server
 	store *vault.Store
 	logs  *syncBuffer
+
+	throttled atomic.Int64 // 429 answers injected by Throttle and not used yet
 }
 
 // setup starts a fake Vault whose secret holds initial under client_secret
