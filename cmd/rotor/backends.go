@@ -6,6 +6,9 @@ import (
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"fmt"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -18,6 +21,7 @@ import (
 	"github.com/rotorhq/rotor/config"
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/secretstore"
+	awsstore "github.com/rotorhq/rotor/secretstore/aws"
 	"github.com/rotorhq/rotor/secretstore/gcp"
 	"github.com/rotorhq/rotor/secretstore/vault"
 	"github.com/rotorhq/rotor/secretstore/vault/vaultauth"
@@ -37,13 +41,14 @@ type backends struct {
 	cfg    *config.Config
 	getenv func(string) string
 	log    *slog.Logger
-	vault  map[string]*vaultauth.Client     // by backend name
-	gcp    map[string]*secretmanager.Client // by backend name
+	vault  map[string]*vaultauth.Client      // by backend name
+	gcp    map[string]*secretmanager.Client  // by backend name
+	aws    map[string]*secretsmanager.Client // by backend name
 }
 
 func newBackends(cfg *config.Config, getenv func(string) string, log *slog.Logger) *backends {
 	return &backends{cfg: cfg, getenv: getenv, log: log,
-		vault: map[string]*vaultauth.Client{}, gcp: map[string]*secretmanager.Client{}}
+		vault: map[string]*vaultauth.Client{}, gcp: map[string]*secretmanager.Client{}, aws: map[string]*secretsmanager.Client{}}
 }
 
 // Close stops the clients' background token renewal and closes their
@@ -70,6 +75,17 @@ func (b *backends) open(ctx context.Context, c config.Credential) (backendStore,
 		store, err := vault.New(vault.Config{Client: client.API(), Mount: backend.Vault.Mount, Path: c.Store.Path, Key: c.Store.JSONKey, Logger: b.log})
 		if err != nil {
 			return nil, fmt.Errorf("open Vault secret %s: %w", c.Store.Path, err)
+		}
+		return store, nil
+
+	case config.BackendAWS:
+		client, err := b.awsClient(ctx, backend)
+		if err != nil {
+			return nil, err
+		}
+		store, err := awsstore.New(client, awsstore.Config{SecretID: c.Store.Path, PendingLabel: backend.AWS.PendingLabel, Format: format(c.Store), Logger: b.log})
+		if err != nil {
+			return nil, fmt.Errorf("open Secrets Manager secret %s: %w", c.Store.Path, err)
 		}
 		return store, nil
 
@@ -197,4 +213,38 @@ func format(s config.Store) secretstore.Format {
 		return secretstore.Format{JSONKey: s.JSONKey}
 	}
 	return secretstore.Format{}
+}
+
+// awsClient returns the backend's Secrets Manager client, creating it on
+// first use from the AWS default chain (environment, shared files, the
+// instance or task role). Static keys in AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY come first, as in the chain itself.
+func (b *backends) awsClient(ctx context.Context, backend config.Backend) (*secretsmanager.Client, error) {
+	if c, ok := b.aws[backend.Name]; ok {
+		return c, nil
+	}
+	var opts []func(*awsconfig.LoadOptions) error
+	if backend.AWS.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(backend.AWS.Region))
+	}
+	if id, key := b.getenv("AWS_ACCESS_KEY_ID"), b.getenv("AWS_SECRET_ACCESS_KEY"); id != "" && key != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, key, b.getenv("AWS_SESSION_TOKEN"))))
+	}
+	if region := b.getenv("AWS_REGION"); region != "" && backend.AWS.Region == "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration for backend %s: %w", backend.Name, err)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("backend %s names no AWS region; set aws.region or AWS_REGION", backend.Name)
+	}
+	client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		if ep := backend.AWS.Endpoint; ep != "" {
+			o.BaseEndpoint = &ep
+		}
+	})
+	b.aws[backend.Name] = client
+	return client, nil
 }

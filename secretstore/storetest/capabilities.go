@@ -51,7 +51,7 @@ type FaultInjector interface {
 	Deny(op Op)
 
 	// Throttle makes the next n requests of kind op fail, before they take
-	// effect, with the backend's throttling answer or a 5xx.
+	// effect, with the backend's throttling response or a 5xx.
 	Throttle(op Op, n int)
 
 	// PendingFaults returns how many requests the faults injected by

@@ -271,7 +271,7 @@ func (f *fixture) wantDestroyed(t *testing.T, value secret.Value) {
 }
 
 // wantNamed fails the test unless err is a *secretstore.Error of step whose
-// message names the secret and says more than its kind.
+// message names the secret and has text beyond its kind.
 func wantNamed(t *testing.T, err error, step, name string) {
 	t.Helper()
 	var e *secretstore.Error

@@ -32,14 +32,14 @@ func faultMethod(op storetest.Op) string {
 	return http.MethodGet
 }
 
-// Deny answers every following request of kind op with 403, as Vault does
-// when the token's policy lacks the capability.
+// Deny responds to every following request of kind op with 403, as Vault
+// does when the token's policy lacks the capability.
 func (h *harness) Deny(op storetest.Op) {
 	h.fake.Inject(vaultfake.Fault{Count: math.MaxInt, Method: faultMethod(op), Status: http.StatusForbidden})
 }
 
-// Throttle answers the next n requests of kind op with 429, before they
-// take effect, as Vault's rate-limit quotas do.
+// Throttle responds to the next n requests of kind op with 429, before
+// they take effect, as Vault's rate-limit quotas do.
 func (h *harness) Throttle(op storetest.Op, n int) {
 	h.throttled.Add(int64(n))
 	h.fake.Inject(vaultfake.Fault{Count: n, Method: faultMethod(op), Status: http.StatusTooManyRequests,

@@ -42,7 +42,7 @@ type harness struct {
 	store *vault.Store
 	logs  *syncBuffer
 
-	throttled atomic.Int64 // 429 answers injected by Throttle and not used yet
+	throttled atomic.Int64 // 429 responses injected by Throttle and not used yet
 }
 
 // setup starts a fake Vault whose secret holds initial under client_secret
