@@ -326,6 +326,7 @@ func mutatingRoutes(rotationID string) []struct{ path, body string } {
 		{"/api/v1/rotations/" + rotationID + "/rollback", `{"reason":"r"}`},
 		{"/api/v1/rotations/" + rotationID + "/retire", `{"persium_confirmed":true}`},
 		{"/api/v1/rotations/" + rotationID + "/cancel", `{"reason":"r"}`},
+		{"/api/v1/rotations/" + rotationID + "/resume", `{"reason":"r"}`},
 		{"/dev/persium/clients/client-cred-a/issue", ``},
 		{"/dev/persium/clients/client-cred-a/retire-old", ``},
 	}
@@ -589,5 +590,39 @@ func TestSimulatedPersiumErrors(t *testing.T) {
 	}
 	if resp := f.post("/dev/persium/clients/nobody/issue", ""); resp.status != http.StatusNotFound {
 		t.Errorf("issue for an unknown client: %d %s, want 404", resp.status, resp.body)
+	}
+}
+
+// A change to the secret that rotor did not make pauses the rotation; the
+// API says so and an operator resumes it.
+func TestPausedRotationThroughAPI(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := f.requestRotation(t)
+	if resp := f.post("/api/v1/rotations/"+id+"/issued", secretBody(f.issue(t), "")); resp.status != http.StatusOK {
+		t.Fatalf("issued: %d %s", resp.status, resp.body)
+	}
+	if _, err := f.backend.Write(secret.New("written-by-another-tool")); err != nil {
+		t.Fatalf("foreign Write: %v", err)
+	}
+
+	resp := f.post("/api/v1/rotations/"+id+"/promote", "")
+	if resp.status != http.StatusConflict || resp.errorCode(t) != "paused" {
+		t.Fatalf("promote after a foreign write: %d %s, want 409 paused", resp.status, resp.body)
+	}
+	rot := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id, "", "").json(t)
+	if rot["paused_at"] == nil || rot["pause_reason"] == "" || rot["next_action"] != "resume" {
+		t.Errorf("paused rotation: paused_at %v, reason %v, next %v", rot["paused_at"], rot["pause_reason"], rot["next_action"])
+	}
+	page := f.do("viewer", http.MethodGet, "/rotations/"+id, "", "")
+	if !strings.Contains(page.body, "state-paused") || !strings.Contains(page.body, "Check the outside change, then resume") {
+		t.Errorf("the rotation page does not show the pause")
+	}
+
+	if resp := f.post("/api/v1/rotations/"+id+"/resume", `{}`); resp.status != http.StatusConflict || resp.errorCode(t) != "still_changed" {
+		t.Errorf("resume without a reason: %d %s, want 409 still_changed", resp.status, resp.body)
+	}
+	if resp := f.post("/api/v1/rotations/"+id+"/resume", `{"reason":"our pipeline wrote it"}`); resp.status != http.StatusOK {
+		t.Errorf("resume with a reason: %d %s", resp.status, resp.body)
 	}
 }

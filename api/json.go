@@ -34,6 +34,7 @@ func (s *Server) jsonRoutes(r chi.Router) {
 	r.Post("/rotations/{id}/rollback", s.jsonHandler(s.rollback))
 	r.Post("/rotations/{id}/retire", s.jsonHandler(s.retire))
 	r.Post("/rotations/{id}/cancel", s.jsonHandler(s.cancel))
+	r.Post("/rotations/{id}/resume", s.jsonHandler(s.resume))
 }
 
 // jsonHandler adapts a handler that returns an error.
@@ -196,6 +197,8 @@ type rotationJSON struct {
 	PromotedAt   *time.Time           `json:"promoted_at"`
 	RetiredAt    *time.Time           `json:"retired_at"`
 	CancelledAt  *time.Time           `json:"cancelled_at"`
+	PausedAt     *time.Time           `json:"paused_at"`
+	PauseReason  string               `json:"pause_reason,omitempty"`
 
 	// Warnings are set only in the response to the request that caused
 	// them, such as the one that recorded the issued secret.
@@ -211,6 +214,7 @@ func toRotationJSON(r rotation.Rotation, c rotation.Credential, now time.Time) r
 		CreatedAt:  r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		IssuedAt: timePtr(r.IssuedAt), PromotedAt: timePtr(r.PromotedAt),
 		RetiredAt: timePtr(r.RetiredAt), CancelledAt: timePtr(r.CancelledAt),
+		PausedAt: timePtr(r.PausedAt), PauseReason: r.PauseReason,
 	}
 	if r.Step != rotation.StepNone {
 		step := string(r.Step)
@@ -398,6 +402,10 @@ func (s *Server) promote(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) rollback(w http.ResponseWriter, r *http.Request) error {
 	return s.simpleTransition(w, r, s.svc.Rollback)
+}
+
+func (s *Server) resume(w http.ResponseWriter, r *http.Request) error {
+	return s.simpleTransition(w, r, s.svc.Resume)
 }
 
 func (s *Server) simpleTransition(w http.ResponseWriter, r *http.Request, do func(ctx context.Context, actor, id, reason string) (rotation.Rotation, error)) error {

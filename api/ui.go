@@ -107,6 +107,7 @@ var notices = map[string]string{
 	"issued-current-rejected": "The new secret is staged, but the token endpoint already rejects the secret consumers use now, so they fail until you promote. Persium may have issued a second secret, which drops the current one. Promote now.",
 	"in-progress":             "That step is already in progress, probably from a second click. This page shows its latest state.",
 	"repeated":                "That step already happened, probably from a second click. This page shows its latest state.",
+	"resumed":                 "Resumed: rotor checks the secret again before every step.",
 	"promoted":                "Promoted: consumers now read the new secret. The old one still works until Persium retires it.",
 	"retired":                 "The old secret is retired: the token endpoint rejects it, and its version is retired in the secrets manager.",
 	"rolledback":              "Rolled back: consumers read the old secret again.",
@@ -148,6 +149,7 @@ func (s *Server) uiRoutes(r chi.Router) {
 	r.Post("/rotations/{id}/rollback", s.uiTransition(rotation.StateNewIssued, rotation.StepRollback, s.uiRollback))
 	r.Post("/rotations/{id}/retire", s.uiTransition(rotation.StateOldRetired, rotation.StepRetire, s.uiRetire))
 	r.Post("/rotations/{id}/cancel", s.uiTransition(rotation.StateCancelled, rotation.StepDiscard, s.uiCancel))
+	r.Post("/rotations/{id}/resume", s.uiTransition("", rotation.StepNone, s.uiResume))
 }
 
 type dueView struct {
@@ -387,6 +389,11 @@ func (s *Server) uiPromote(r *http.Request, actor, id string) (string, error) {
 func (s *Server) uiRollback(r *http.Request, actor, id string) (string, error) {
 	_, err := s.svc.Rollback(r.Context(), actor, id, r.PostFormValue("reason"))
 	return "rolledback", err
+}
+
+func (s *Server) uiResume(r *http.Request, actor, id string) (string, error) {
+	_, err := s.svc.Resume(r.Context(), actor, id, r.PostFormValue("reason"))
+	return "resumed", err
 }
 
 func (s *Server) uiRetire(r *http.Request, actor, id string) (string, error) {

@@ -16,6 +16,11 @@ type NextAction struct {
 
 // Next returns the next action for r at now.
 func Next(r Rotation, c Credential, now time.Time) NextAction {
+	if !r.PausedAt.IsZero() {
+		return NextAction{Action: "resume", Title: "Check the outside change, then resume",
+			Detail: "rotor paused this rotation because the secret changed in a way rotor did not make: " + r.PauseReason +
+				". Promote, roll back and retire wait, so they cannot act on versions that no longer mean what rotor recorded. Restore the secret in the secrets manager and resume, or resume with a reason to accept the change."}
+	}
 	if r.Step != StepNone {
 		return NextAction{Action: "wait", Title: "Wait for the " + string(r.Step) + " step",
 			Detail: "rotor is writing to the secrets manager. If this stays for minutes, rotor finishes it when it restarts."}

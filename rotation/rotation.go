@@ -116,6 +116,13 @@ type Rotation struct {
 
 	Versions secretstore.Versions
 
+	// PausedAt is set while the rotation is paused because the secret
+	// changed in a way rotor did not make; PauseReason says what changed.
+	// DriftAccepted is the change an operator accepted when resuming.
+	PausedAt      time.Time
+	PauseReason   string
+	DriftAccepted string
+
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	IssuedAt    time.Time // zero until new_issued
@@ -172,6 +179,8 @@ const (
 	ActionRetire     Action = "retire"
 	ActionCancel     Action = "cancel"
 	ActionStepFailed Action = "step_failed" // a secrets-manager write failed; the state did not change
+	ActionPaused     Action = "paused"      // the secret changed outside rotor; transitions wait
+	ActionResumed    Action = "resumed"     // an operator resumed a paused rotation
 )
 
 // Event is one append-only audit record: who did what to a rotation, when,

@@ -54,3 +54,23 @@ type SecretStore interface {
 	// Current returns the secret consumers read now and its version.
 	Current(ctx context.Context) (secret.Value, secretstore.Version, error)
 }
+
+// DriftChecker is implemented by secret stores that can tell whether the
+// secret still looks as rotor left it. While a rotation is open, the
+// service's watch calls Verify, and a change that rotor did not make
+// pauses the rotation, because promote, roll back and retire would
+// otherwise act on versions that no longer mean what rotor recorded.
+type DriftChecker interface {
+	// Verify compares the backend with what rotor left for rotationID:
+	// promoted is false in new_issued (the old version is what consumers
+	// read, the staged one waits) and true in dual_active (the new version
+	// is what consumers read, the old one stays readable). v are the
+	// versions rotor recorded.
+	//
+	// It returns nil when nothing changed, an error of kind
+	// secretstore.ErrDrift whose message says what changed (a version
+	// written by another tool, a label or alias moved, a recorded version
+	// gone) when something did, and another kind when the backend cannot
+	// be read. It writes nothing.
+	Verify(ctx context.Context, rotationID string, promoted bool, v secretstore.Versions) error
+}

@@ -262,7 +262,7 @@ func (s *Service) Promote(ctx context.Context, actor, rotationID, reason string)
 	if err := validText("reason", reason, MaxReasonBytes, true); err != nil {
 		return Rotation{}, err
 	}
-	r, _, store, err := s.load(ctx, rotationID, StateNewIssued)
+	r, _, store, err := s.loadUnpaused(ctx, rotationID, StateNewIssued)
 	if err != nil {
 		return Rotation{}, err
 	}
@@ -275,7 +275,7 @@ func (s *Service) Rollback(ctx context.Context, actor, rotationID, reason string
 	if err := validText("reason", reason, MaxReasonBytes, true); err != nil {
 		return Rotation{}, err
 	}
-	r, _, store, err := s.load(ctx, rotationID, StateDualActive)
+	r, _, store, err := s.loadUnpaused(ctx, rotationID, StateDualActive)
 	if err != nil {
 		return Rotation{}, err
 	}
@@ -307,7 +307,7 @@ func (s *Service) Retire(ctx context.Context, actor, rotationID string, in Retir
 		return Rotation{}, newError(ErrInvalid, "not_confirmed",
 			"Confirm that Persium retired the old secret (persium_confirmed: true). Ask Persium to retire it first.")
 	}
-	r, cred, store, err := s.load(ctx, rotationID, StateDualActive)
+	r, cred, store, err := s.loadUnpaused(ctx, rotationID, StateDualActive)
 	if err != nil {
 		return Rotation{}, err
 	}
@@ -421,6 +421,23 @@ func (s *Service) load(ctx context.Context, rotationID string, state State) (Rot
 	if !ok {
 		return Rotation{}, Credential{}, nil, newError(ErrUnavailable, "backend_missing",
 			"No secrets manager is configured for credential %s. Check the configuration and restart rotor.", cred.ID)
+	}
+	return r, cred, store, nil
+}
+
+// loadUnpaused is load for the transitions that act on the versions rotor
+// recorded (promote, roll back, retire): the rotation must not be paused,
+// and the secret is checked for changes rotor did not make first.
+func (s *Service) loadUnpaused(ctx context.Context, rotationID string, state State) (Rotation, Credential, SecretStore, error) {
+	r, cred, store, err := s.load(ctx, rotationID, state)
+	if err != nil {
+		return Rotation{}, Credential{}, nil, err
+	}
+	if !r.PausedAt.IsZero() {
+		return Rotation{}, Credential{}, nil, pausedError(r.ID, r.PauseReason)
+	}
+	if err := s.checkDrift(ctx, r, store); err != nil {
+		return Rotation{}, Credential{}, nil, err
 	}
 	return r, cred, store, nil
 }

@@ -91,6 +91,11 @@ func (f *flaky) Stage(ctx context.Context, id string, v secret.Value) (secretsto
 	return f.SecretStore.Stage(ctx, id, v)
 }
 
+// Verify passes through, so the wrapper stays a rotation.DriftChecker.
+func (f *flaky) Verify(ctx context.Context, id string, promoted bool, v secretstore.Versions) error {
+	return f.SecretStore.(rotation.DriftChecker).Verify(ctx, id, promoted, v)
+}
+
 func (f *flaky) Retire(ctx context.Context, id string, v secretstore.Versions, m secretstore.RetireMode) error {
 	if err := f.take("retire"); err != nil {
 		return err
@@ -695,4 +700,115 @@ func TestServiceIssuedWhileCurrentRejected(t *testing.T) {
 			t.Errorf("issue event detail %q does not warn that the current secret is rejected", last.Detail)
 		}
 	})
+}
+
+// A version that another tool writes while both secrets are live pauses
+// the rotation: retire refuses, the audit log says why, and an operator
+// resumes with a reason to accept the change.
+func TestServiceDriftPausesRotation(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, f *fixture) {
+		r := f.toDualActive(t)
+		f.clock.Advance(2 * time.Hour)
+		f.persiumRetires()
+		if _, err := f.backend.Write(secret.New("written-by-someone-else")); err != nil {
+			t.Fatalf("foreign Write: %v", err)
+		}
+
+		_, err := f.svc.Retire(f.ctx, "carol", r.ID, rotation.RetireInput{PersiumConfirmed: true})
+		wantCode(t, err, rotation.ErrConflict, "paused")
+		paused, err := f.store.GetRotation(f.ctx, r.ID)
+		if err != nil {
+			t.Fatalf("GetRotation: %v", err)
+		}
+		if paused.PausedAt.IsZero() || paused.State != rotation.StateDualActive {
+			t.Fatalf("after the foreign write: paused %v, state %s; want paused in dual_active", paused.PausedAt, paused.State)
+		}
+		if got := rotation.Next(paused, storetest.Credential("cred-a"), f.clock.Now()).Action; got != "resume" {
+			t.Errorf("next action of a paused rotation = %q, want resume", got)
+		}
+		_, err = f.svc.Promote(f.ctx, "carol", r.ID, "")
+		wantCode(t, err, rotation.ErrConflict, "wrong_state")
+		_, err = f.svc.Rollback(f.ctx, "carol", r.ID, "undo")
+		wantCode(t, err, rotation.ErrConflict, "paused")
+
+		_, err = f.svc.Resume(f.ctx, "carol", r.ID, "")
+		wantCode(t, err, rotation.ErrConflict, "still_changed")
+		resumed, err := f.svc.Resume(f.ctx, "carol", r.ID, "the deploy pipeline rewrote the secret; it holds the new value")
+		if err != nil {
+			t.Fatalf("Resume with a reason: %v", err)
+		}
+		if !resumed.PausedAt.IsZero() || resumed.DriftAccepted == "" {
+			t.Errorf("after resume: paused %v, accepted %q", resumed.PausedAt, resumed.DriftAccepted)
+		}
+
+		// The accepted change does not pause the rotation again.
+		if err := f.svc.CheckOpenRotations(f.ctx); err != nil {
+			t.Fatalf("CheckOpenRotations: %v", err)
+		}
+		again, err := f.store.GetRotation(f.ctx, r.ID)
+		if err != nil {
+			t.Fatalf("GetRotation: %v", err)
+		}
+		if !again.PausedAt.IsZero() {
+			t.Errorf("the accepted change paused the rotation again")
+		}
+
+		var actions []string
+		for _, a := range f.actions(t, r.ID) {
+			if strings.HasPrefix(a, "paused") || strings.HasPrefix(a, "resumed") {
+				actions = append(actions, a)
+			}
+		}
+		if diff := cmp.Diff([]string{"paused:dual_active", "resumed:dual_active"}, actions); diff != "" {
+			t.Errorf("pause events (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// The watch finds a change while nobody acts on the rotation.
+func TestServiceWatchPausesOnForeignWrite(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, f *fixture) {
+		r := f.request(t)
+		f.persiumIssues()
+		if _, err := f.svc.RecordIssued(f.ctx, "alice", r.ID, rotation.IssuedInput{Secret: newSecret}); err != nil {
+			t.Fatalf("RecordIssued: %v", err)
+		}
+		if err := f.svc.CheckOpenRotations(f.ctx); err != nil {
+			t.Fatalf("CheckOpenRotations with nothing changed: %v", err)
+		}
+		if got, _ := f.store.GetRotation(f.ctx, r.ID); !got.PausedAt.IsZero() {
+			t.Fatalf("a rotation was paused although nothing changed")
+		}
+
+		if _, err := f.backend.Write(secret.New("written-by-someone-else")); err != nil {
+			t.Fatalf("foreign Write: %v", err)
+		}
+		if err := f.svc.CheckOpenRotations(f.ctx); err != nil {
+			t.Fatalf("CheckOpenRotations: %v", err)
+		}
+		got, err := f.store.GetRotation(f.ctx, r.ID)
+		if err != nil {
+			t.Fatalf("GetRotation: %v", err)
+		}
+		if got.PausedAt.IsZero() || got.PauseReason == "" {
+			t.Errorf("the watch did not pause the rotation after a foreign write")
+		}
+
+		// Cancelling stays possible: it removes only rotor's own stage.
+		if _, err := f.svc.Cancel(f.ctx, "alice", r.ID, "someone else rotated the secret"); err != nil {
+			t.Errorf("Cancel of a paused rotation: %v", err)
+		}
+	})
+}
+
+func TestWatchStopsCleanly(t *testing.T) {
+	t.Parallel()
+	f := setup(t, stores["memory"])
+	w := &rotation.Watch{Service: f.svc, Interval: time.Millisecond}
+	w.Stop() // before Start: no effect
+	w.Start(context.Background())
+	w.Stop()
+	w.Stop()
 }

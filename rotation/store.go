@@ -72,6 +72,13 @@ type Change struct {
 	// Versions replaces the recorded backend versions when not nil.
 	Versions *secretstore.Versions
 
+	// Pause, when not empty, pauses the rotation with this reason. Resume
+	// ends a pause and records AcceptDrift as the change the operator
+	// accepted. A change of state ends a pause too.
+	Pause       string
+	Resume      bool
+	AcceptDrift string
+
 	// Event is appended in the same transaction when not nil. The store
 	// fills RotationID, CredentialID, At, From and To.
 	Event *Event
@@ -133,6 +140,10 @@ func CheckInvariants(r Rotation) error {
 		return fmt.Errorf("rotation %s: old_retired needs retirement and promotion times", r.ID)
 	case r.State == StateCancelled && (r.CancelledAt.IsZero() || !r.PromotedAt.IsZero()):
 		return fmt.Errorf("rotation %s: cancelled needs a cancellation time and no promotion", r.ID)
+	case r.PausedAt.IsZero() != (r.PauseReason == ""):
+		return fmt.Errorf("rotation %s: pause time and reason must be set together", r.ID)
+	case !r.PausedAt.IsZero() && r.State != StateNewIssued && r.State != StateDualActive:
+		return fmt.Errorf("rotation %s: only a new_issued or dual_active rotation can be paused", r.ID)
 	}
 	return nil
 }
@@ -141,7 +152,8 @@ func CheckInvariants(r Rotation) error {
 // that c matches r. The memory store uses it; the Postgres store's UPDATE
 // computes the same fields, and the contract suite compares the two.
 func (c Change) Result(r Rotation, now time.Time) Rotation {
-	if c.To != r.State {
+	stateChanged := c.To != r.State
+	if stateChanged {
 		switch c.To {
 		case StateNewIssued:
 			if r.IssuedAt.IsZero() {
@@ -163,6 +175,14 @@ func (c Change) Result(r Rotation, now time.Time) Rotation {
 	}
 	if c.Versions != nil {
 		r.Versions = *c.Versions
+	}
+	switch {
+	case c.Pause != "":
+		r.PausedAt, r.PauseReason = now, c.Pause
+	case c.Resume:
+		r.PausedAt, r.PauseReason, r.DriftAccepted = time.Time{}, "", c.AcceptDrift
+	case stateChanged:
+		r.PausedAt, r.PauseReason = time.Time{}, ""
 	}
 	r.Version++
 	r.UpdatedAt = now

@@ -70,6 +70,11 @@ var (
 	// on its side. The outcome of a write is unknown.
 	ErrUnavailable = errors.New("secrets manager unavailable")
 
+	// ErrDrift: while a rotation is open, the secret changed in a way rotor
+	// did not make: another tool wrote a version, or moved a label or an
+	// alias that rotor relies on. Only DriftChecker.Verify returns it.
+	ErrDrift = errors.New("secret changed outside rotor")
+
 	// ErrInvalid: the secret or the backend is configured in a way rotor
 	// cannot rotate safely (a KV v1 mount, a missing JSON key, a non-object
 	// document).

@@ -30,7 +30,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	configPath := fs.String("config", "", "path to the configuration file (required)")
 	addr := fs.String("addr", "", "address to listen on, host:port (default: server.addr from the configuration)")
 	debug := fs.Bool("debug", false, "log at debug level")
+	driftInterval := fs.Duration("drift-interval", time.Minute, "how often open rotations are checked for changes to their secret that rotor did not make")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *driftInterval <= 0 {
+		fmt.Fprintln(stderr, "rotor serve: -drift-interval must be positive, such as 1m")
 		return 2
 	}
 	if *configPath == "" {
@@ -56,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return 1
 	}
 
-	srv, cleanup, err := buildServer(ctx, cfg, getenv, log)
+	srv, cleanup, err := buildServer(ctx, cfg, getenv, log, *driftInterval)
 	if err != nil {
 		log.Error("start", "error", err)
 		fmt.Fprintf(stderr, "rotor serve: %v\n", err)
@@ -81,7 +86,7 @@ func requireLoopback(addr string) error {
 
 // buildServer wires rotor for production: Postgres (migrated), the token
 // endpoint checker, one secret store per credential, and the HTTP server.
-func buildServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (*api.Server, func(), error) {
+func buildServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger, driftInterval time.Duration) (*api.Server, func(), error) {
 	dbURL := getenv("DATABASE_URL")
 	if dbURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set; set it to the Postgres URL, for example postgres://rotor@127.0.0.1:5432/rotor")
@@ -118,6 +123,13 @@ func buildServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		// Each unfinished step is logged; the rotations stay visible with
 		// their step, and serving goes on.
 		log.Error("unfinished steps need attention", "error", err)
+	}
+	watch := &rotation.Watch{Service: svc, Interval: driftInterval, Logger: log}
+	watch.Start(ctx)
+	closeStores := cleanup
+	cleanup = func() {
+		watch.Stop()
+		closeStores()
 	}
 
 	loc, err := time.LoadLocation(cfg.Server.TimeZone)

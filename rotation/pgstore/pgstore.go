@@ -174,7 +174,8 @@ func (s *Store) GetCredential(ctx context.Context, id string) (rotation.Credenti
 
 const rotationColumns = `id::text, credential_id, kind, state, version, reason, ticket, requested_by,
 	step, step_by, step_reason, step_started_at, old_version, staged_version, new_version,
-	created_at, updated_at, issued_at, promoted_at, retired_at, cancelled_at`
+	created_at, updated_at, issued_at, promoted_at, retired_at, cancelled_at,
+	paused_at, pause_reason, drift_accepted`
 
 func scanRotation(row pgx.Row) (rotation.Rotation, error) {
 	var (
@@ -183,10 +184,13 @@ func scanRotation(row pgx.Row) (rotation.Rotation, error) {
 		step, stepBy, stepReason                  *string
 		oldV, stagedV, newV                       *string
 		stepStarted, issued, promoted, retired, c *time.Time
+		paused                                    *time.Time
+		pauseReason                               *string
 	)
 	err := row.Scan(&r.ID, &r.CredentialID, &kind, &state, &r.Version, &r.Reason, &r.Ticket, &r.RequestedBy,
 		&step, &stepBy, &stepReason, &stepStarted, &oldV, &stagedV, &newV,
-		&r.CreatedAt, &r.UpdatedAt, &issued, &promoted, &retired, &c)
+		&r.CreatedAt, &r.UpdatedAt, &issued, &promoted, &retired, &c,
+		&paused, &pauseReason, &r.DriftAccepted)
 	if err != nil {
 		return rotation.Rotation{}, err
 	}
@@ -201,6 +205,7 @@ func scanRotation(row pgx.Row) (rotation.Rotation, error) {
 	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
 	r.IssuedAt, r.PromotedAt = timeOrZero(issued), timeOrZero(promoted)
 	r.RetiredAt, r.CancelledAt = timeOrZero(retired), timeOrZero(c)
+	r.PausedAt, r.PauseReason = timeOrZero(paused), deref(pauseReason)
 	return r, nil
 }
 
@@ -307,13 +312,23 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 				old_version = CASE WHEN $10 THEN NULLIF($11, '') ELSE old_version END,
 				staged_version = CASE WHEN $10 THEN NULLIF($12, '') ELSE staged_version END,
 				new_version = CASE WHEN $10 THEN NULLIF($13, '') ELSE new_version END,
+				paused_at = CASE
+					WHEN $14 <> '' THEN $6
+					WHEN $15 OR $5::rotation_state <> state THEN NULL
+					ELSE paused_at END,
+				pause_reason = CASE
+					WHEN $14 <> '' THEN $14
+					WHEN $15 OR $5::rotation_state <> state THEN NULL
+					ELSE pause_reason END,
+				drift_accepted = CASE WHEN $15 THEN $16 ELSE drift_accepted END,
 				version = version + 1,
 				updated_at = $6
 			WHERE id = $1 AND state = $2 AND version = $3 AND step IS NOT DISTINCT FROM NULLIF($4, '')::rotation_step
 			RETURNING `+rotationColumns,
 			c.RotationID, string(c.From), c.Version, string(c.Step),
 			string(c.To), now, string(c.NewStep), c.StepBy, c.StepReason,
-			setVersions, string(v.Old), string(v.Staged), string(v.New)))
+			setVersions, string(v.Old), string(v.Staged), string(v.New),
+			c.Pause, c.Resume && c.Pause == "", c.AcceptDrift))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return s.explainMiss(ctx, tx, c)
 		}

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("rollback and cancel", func(t *testing.T) { t.Parallel(); testRollbackCancel(t, newStore) })
 	t.Run("unfinished steps", func(t *testing.T) { t.Parallel(); testUnfinished(t, newStore) })
 	t.Run("not found", func(t *testing.T) { t.Parallel(); testNotFound(t, newStore) })
+	t.Run("pause and resume", func(t *testing.T) { t.Parallel(); testPause(t, newStore) })
 }
 
 // Credential returns a valid credential with the given id.
@@ -538,5 +539,73 @@ func testNotFound(t *testing.T, newStore NewStore) {
 	if _, err := f.store.CreateRotation(f.ctx, rotation.Rotation{ID: uuid.NewString(), CredentialID: "nope", Kind: rotation.KindManual, RequestedBy: "a"},
 		rotation.Event{Actor: "a", Action: rotation.ActionRequest}); !errors.Is(err, rotation.ErrNotFound) {
 		t.Errorf("CreateRotation(unknown credential): err = %v, want ErrNotFound", err)
+	}
+}
+
+func testPause(t *testing.T, newStore NewStore) {
+	f := setup(t, newStore, "cred-a")
+	r := f.create(t, "cred-a")
+
+	pause := func(r rotation.Rotation) (rotation.Rotation, error) {
+		return f.store.Apply(f.ctx, rotation.Change{RotationID: r.ID, From: r.State, Version: r.Version, To: r.State,
+			Pause: "version 7 was written by another tool",
+			Event: &rotation.Event{Actor: "rotor", Action: rotation.ActionPaused, Detail: "version 7 was written by another tool"}})
+	}
+	if _, err := pause(r); err == nil {
+		t.Errorf("pausing a requested rotation succeeded, want an error")
+	}
+
+	r = f.step(t, r, rotation.StepStage, rotation.StateNewIssued, secretstore.Versions{Old: "1", Staged: "s1"})
+	f.clock.Advance(time.Minute)
+	paused, err := pause(r)
+	if err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if !paused.PausedAt.Equal(f.clock.Now()) || paused.PauseReason != "version 7 was written by another tool" {
+		t.Errorf("after pause: paused at %v, reason %q", paused.PausedAt, paused.PauseReason)
+	}
+	got, err := f.store.GetRotation(f.ctx, r.ID)
+	if err != nil {
+		t.Fatalf("GetRotation: %v", err)
+	}
+	if diff := cmp.Diff(paused, got); diff != "" {
+		t.Errorf("GetRotation differs from the paused rotation (-apply +get):\n%s", diff)
+	}
+
+	resumed, err := f.store.Apply(f.ctx, rotation.Change{RotationID: r.ID, From: paused.State, Version: paused.Version, To: paused.State,
+		Resume: true, AcceptDrift: "version 7 was written by another tool",
+		Event: &rotation.Event{Actor: "alice", Action: rotation.ActionResumed, Reason: "the write was ours"}})
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if !resumed.PausedAt.IsZero() || resumed.PauseReason != "" || resumed.DriftAccepted != "version 7 was written by another tool" {
+		t.Errorf("after resume: paused at %v, reason %q, accepted %q", resumed.PausedAt, resumed.PauseReason, resumed.DriftAccepted)
+	}
+
+	// A change of state ends a pause.
+	paused, err = pause(resumed)
+	if err != nil {
+		t.Fatalf("second pause: %v", err)
+	}
+	cancelled, err := f.store.Apply(f.ctx, rotation.Change{RotationID: r.ID, From: paused.State, Version: paused.Version, To: rotation.StateCancelled,
+		Event: &rotation.Event{Actor: "alice", Action: rotation.ActionCancel, Reason: "start over"}})
+	if err != nil {
+		t.Fatalf("cancel a paused rotation: %v", err)
+	}
+	if !cancelled.PausedAt.IsZero() || cancelled.PauseReason != "" {
+		t.Errorf("a cancelled rotation is still paused: %v %q", cancelled.PausedAt, cancelled.PauseReason)
+	}
+
+	events, err := f.store.ListEvents(f.ctx, r.ID)
+	if err != nil {
+		t.Fatalf("ListEvents: %v", err)
+	}
+	var actions []rotation.Action
+	for _, e := range events {
+		actions = append(actions, e.Action)
+	}
+	want := []rotation.Action{rotation.ActionRequest, rotation.ActionIssue, rotation.ActionPaused, rotation.ActionResumed, rotation.ActionPaused, rotation.ActionCancel}
+	if diff := cmp.Diff(want, actions); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

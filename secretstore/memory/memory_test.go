@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/rotorhq/rotor/rotation"
@@ -12,7 +13,10 @@ import (
 	"github.com/rotorhq/rotor/secretstore/storetest"
 )
 
-var _ rotation.SecretStore = (*memory.Store)(nil)
+var (
+	_ rotation.SecretStore  = (*memory.Store)(nil)
+	_ rotation.DriftChecker = (*memory.Store)(nil)
+)
 
 // harness adapts a memory.Store to storetest.Harness.
 type harness struct{ s *memory.Store }
@@ -139,4 +143,138 @@ func TestCancelledContext(t *testing.T) {
 	if got := len(s.Versions()); got != 1 {
 		t.Errorf("versions after a cancelled stage = %d, want 1", got)
 	}
+}
+
+func TestVerify(t *testing.T) {
+	t.Parallel()
+	const (
+		rotationID = "rotation-a"
+		doc        = `{"client_id":"client-a","client_secret":"OLD-1","token_url":"https://id.example/t"}`
+	)
+	newSecret := secret.New("NEW-2 +/é")
+
+	// setup returns a JSON store whose version 1 holds doc, with newSecret
+	// staged for rotationID as version 2.
+	setup := func(t *testing.T) (*memory.Store, secretstore.Versions) {
+		t.Helper()
+		s, err := memory.NewDocument([]byte(doc), secretstore.Format{JSONKey: "client_secret"})
+		if err != nil {
+			t.Fatalf("NewDocument: %v", err)
+		}
+		v, err := s.Stage(t.Context(), rotationID, newSecret)
+		if err != nil {
+			t.Fatalf("Stage: %v", err)
+		}
+		return s, v
+	}
+	promote := func(t *testing.T, s *memory.Store, v secretstore.Versions) secretstore.Versions {
+		t.Helper()
+		v, err := s.Promote(t.Context(), rotationID, v)
+		if err != nil {
+			t.Fatalf("Promote: %v", err)
+		}
+		return v
+	}
+	wantDrift := func(t *testing.T, err error, call string, mentions ...string) {
+		t.Helper()
+		if !errors.Is(err, secretstore.ErrDrift) {
+			t.Fatalf("%s: error = %v, want ErrDrift", call, err)
+		}
+		for _, m := range mentions {
+			if !strings.Contains(err.Error(), m) {
+				t.Errorf("%s: error %q does not mention %q", call, err, m)
+			}
+		}
+		for _, value := range []string{"OLD-1", "NEW-2"} {
+			if strings.Contains(err.Error(), value) {
+				t.Errorf("%s: error message contains a secret", call)
+			}
+		}
+	}
+
+	t.Run("edit of another key while promoted is drift", func(t *testing.T) {
+		t.Parallel()
+		s, v := setup(t)
+		v = promote(t, s, v)
+		if _, err := s.WriteDocument([]byte(`{"client_id":"client-b","client_secret":"NEW-2 +/é"}`)); err != nil {
+			t.Fatalf("WriteDocument: %v", err)
+		}
+
+		err := s.Verify(t.Context(), rotationID, true, v)
+
+		wantDrift(t, err, "Verify after another key changed", "version 3", "another tool", `"client_secret"`)
+	})
+
+	t.Run("edit of another key while staged is drift", func(t *testing.T) {
+		t.Parallel()
+		s, v := setup(t)
+		if _, err := s.WriteDocument([]byte(`{"client_id":"client-b","client_secret":"OLD-1"}`)); err != nil {
+			t.Fatalf("WriteDocument: %v", err)
+		}
+
+		err := s.Verify(t.Context(), rotationID, false, v)
+
+		wantDrift(t, err, "Verify after another key changed", "version 3", "consumers read version 3")
+	})
+
+	t.Run("stage by another tool while promoted is drift", func(t *testing.T) {
+		t.Parallel()
+		s, v := setup(t)
+		v = promote(t, s, v)
+		if _, err := s.StageExternal(secret.New("NEW-3")); err != nil {
+			t.Fatalf("StageExternal: %v", err)
+		}
+
+		err := s.Verify(t.Context(), rotationID, true, v)
+
+		wantDrift(t, err, "Verify after a foreign stage", "version 3")
+	})
+
+	t.Run("staged version pruned is drift", func(t *testing.T) {
+		t.Parallel()
+		s, v := setup(t)
+		if err := s.Prune(v.Staged); err != nil {
+			t.Fatalf("Prune: %v", err)
+		}
+
+		err := s.Verify(t.Context(), rotationID, false, v)
+
+		wantDrift(t, err, "Verify after the staged version was pruned", "version 2", "no longer pending")
+	})
+
+	t.Run("other rotation's versions are drift", func(t *testing.T) {
+		t.Parallel()
+		s, v := setup(t)
+
+		err := s.Verify(t.Context(), "rotation-b", false, v)
+
+		wantDrift(t, err, "Verify for another rotation", "rotation-a")
+	})
+
+	t.Run("cancelled context is unavailable, not drift", func(t *testing.T) {
+		t.Parallel()
+		s, v := setup(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+
+		err := s.Verify(ctx, rotationID, false, v)
+
+		if !errors.Is(err, secretstore.ErrUnavailable) {
+			t.Errorf("Verify with a cancelled context: error = %v, want ErrUnavailable", err)
+		}
+		if errors.Is(err, secretstore.ErrDrift) {
+			t.Errorf("Verify with a cancelled context: error = %v, want no ErrDrift", err)
+		}
+	})
+
+	t.Run("unknown recorded version is not drift", func(t *testing.T) {
+		t.Parallel()
+		s, _ := setup(t)
+
+		err := s.Verify(t.Context(), rotationID, true, secretstore.Versions{Old: "1", New: "v2"})
+
+		if !errors.Is(err, secretstore.ErrNotFound) {
+			t.Errorf("Verify of version %q: error = %v, want ErrNotFound", "v2", err)
+		}
+	})
 }

@@ -92,6 +92,11 @@ func Run(t *testing.T, newHarness func(t *testing.T, initial secret.Value) Harne
 		{"document whose key is not a string is invalid", testInvalidDocument(func(key string) string { return fmt.Sprintf("{%q: 42}", key) })},
 
 		{"missing secret is not found", testMissingSecret},
+
+		{"verify accepts what rotor left", testVerifyUnchanged},
+		{"verify reports a write while staged", testVerifyWriteWhileStaged},
+		{"verify reports a write while promoted", testVerifyWriteWhilePromoted},
+		{"verify reports a pruned old version", testVerifyOldPruned},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
