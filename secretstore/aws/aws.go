@@ -28,6 +28,10 @@
 //     labelled version that holds the old secret. See Retire for what
 //     RetireDestroy can and cannot do here.
 //   - Discard removes every label from the rotation's version.
+//   - Verify (rotation.DriftChecker) reads the labels while a rotation is
+//     open and reports each difference from what the last step left, such
+//     as AWSCURRENT moved by hand or AWSPENDING from Secrets Manager's own
+//     rotation, as secretstore.ErrDrift. It writes nothing.
 //
 // A consumer that reads AWSCURRENT (GetSecretValue's default) gets:
 //

@@ -19,6 +19,7 @@ import (
 
 var (
 	_ rotation.SecretStore         = (*awsstore.Store)(nil)
+	_ rotation.DriftChecker        = (*awsstore.Store)(nil)
 	_ storetest.FaultInjector      = (*harness)(nil)
 	_ storetest.DocumentWriter     = (*harness)(nil)
 	_ storetest.MissingSecret      = (*harness)(nil)

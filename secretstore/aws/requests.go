@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -19,12 +20,13 @@ import (
 // converts the SDK's errors through awsError and never returns a zero
 // result with a nil error for something missing.
 
-// labelState is the secret's staging labels and rotation setting, as
-// DescribeSecret returns them.
+// labelState is the secret's staging labels, rotation setting and
+// scheduled deletion, as DescribeSecret returns them.
 type labelState struct {
 	stages          map[string][]string // version id → labels; labelled versions only
 	rotationEnabled bool
 	rotationLambda  string
+	deleted         time.Time // DeletedDate, zero unless the secret is scheduled for deletion
 }
 
 // holder returns the version that carries label, or "".
@@ -58,6 +60,7 @@ func (s *Store) describe(ctx context.Context, op string) (labelState, error) {
 		stages:          out.VersionIdsToStages,
 		rotationEnabled: aws.ToBool(out.RotationEnabled),
 		rotationLambda:  aws.ToString(out.RotationLambdaARN),
+		deleted:         aws.ToTime(out.DeletedDate),
 	}, nil
 }
 

@@ -29,6 +29,9 @@
 //     enabled version that holds the old secret, the old version last. It
 //     never touches current, so an enabled current exists at every point.
 //   - Discard destroys the staged version, then drops pending.
+//   - Verify writes nothing. It compares the aliases, rotor's annotations
+//     and the states of the versions with what the last step left, and
+//     reports an enabled version that is newer than the new value.
 //
 // Every alias and annotation change is an UpdateSecret with the update mask
 // version_aliases,annotations and the etag just read. On an etag mismatch

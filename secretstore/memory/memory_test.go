@@ -202,7 +202,7 @@ func TestVerify(t *testing.T) {
 
 		err := s.Verify(t.Context(), rotationID, true, v)
 
-		wantDrift(t, err, "Verify after another key changed", "version 3", "another tool", `"client_secret"`)
+		wantDrift(t, err, "Verify after another key changed", "version 3 was written by another tool", `not only "client_secret"`)
 	})
 
 	t.Run("edit of another key while staged is drift", func(t *testing.T) {
@@ -227,7 +227,7 @@ func TestVerify(t *testing.T) {
 
 		err := s.Verify(t.Context(), rotationID, true, v)
 
-		wantDrift(t, err, "Verify after a foreign stage", "version 3")
+		wantDrift(t, err, "Verify after a foreign stage", "version 3 was staged by another tool")
 	})
 
 	t.Run("staged version pruned is drift", func(t *testing.T) {

@@ -51,12 +51,8 @@ func (s *Store) verifyStaged(op, rotationID string, v secretstore.Versions) erro
 		return secretstore.Errorf(secretstore.ErrDrift, op,
 			"version %d is pending instead of version %d, which rotor staged for rotation %s", p.version, staged, rotationID)
 	case p.owner != rotationID:
-		owner := "another tool"
-		if p.owner != "" {
-			owner = "rotation " + p.owner
-		}
 		return secretstore.Errorf(secretstore.ErrDrift, op,
-			"pending version %d belongs to %s now, not to rotation %s", staged, owner, rotationID)
+			"pending version %d belongs to %s now, not to rotation %s", staged, ownerName(p.owner), rotationID)
 	}
 	if _, err := s.readable(op, staged); err != nil {
 		return secretstore.Errorf(secretstore.ErrDrift, op,
@@ -72,6 +68,12 @@ func (s *Store) verifyPromoted(op, rotationID string, v secretstore.Versions) er
 		return secretstore.Errorf(secretstore.ErrNotFound, op,
 			"rotation %s recorded old version %q and new version %q, which this store does not issue", rotationID, v.Old, v.New)
 	}
+	// Promote clears the pending marker, so a pending version now was
+	// staged by someone else, and a roll back would conflict with it.
+	if p := s.pending; p != nil {
+		return secretstore.Errorf(secretstore.ErrDrift, op,
+			"version %d was staged by %s while rotation %s is promoted", p.version, ownerName(p.owner), rotationID)
+	}
 	if err := s.verifyCurrent(op, promoted, max(old, promoted)); err != nil {
 		return err
 	}
@@ -85,10 +87,6 @@ func (s *Store) verifyPromoted(op, rotationID string, v secretstore.Versions) er
 		return secretstore.Errorf(secretstore.ErrDrift, op,
 			"old version %d of rotation %s was %s outside rotor while both secrets should stay readable", old, rotationID, ver.state)
 	}
-	if s.pending != nil {
-		return secretstore.Errorf(secretstore.ErrDrift, op,
-			"version %d was staged by another tool while rotation %s is promoted", s.pending.version, rotationID)
-	}
 	return nil
 }
 
@@ -97,19 +95,19 @@ func (s *Store) verifyPromoted(op, rotationID string, v secretstore.Versions) er
 // caller holds mu.
 func (s *Store) verifyCurrent(op string, want, newest int) error {
 	if s.next > newest {
-		written := fmt.Sprintf("version %d was", s.next)
+		msg := fmt.Sprintf("version %d was", s.next)
 		if s.next > newest+1 {
-			written = fmt.Sprintf("versions %d to %d were", newest+1, s.next)
-		}
-		edit := ""
-		if s.format.JSONKey != "" {
-			edit = fmt.Sprintf(" (an edit of any field of the document, not only %q, adds a version)", s.format.JSONKey)
+			msg = fmt.Sprintf("versions %d to %d were", newest+1, s.next)
 		}
 		if s.current > newest {
-			return secretstore.Errorf(secretstore.ErrDrift, op,
-				"%s written by another tool%s; consumers read version %d now, not version %d", written, edit, s.current, want)
+			msg += fmt.Sprintf(" written by another tool; consumers read version %d now, not version %d.", s.current, want)
+		} else {
+			msg += " written by another tool."
 		}
-		return secretstore.Errorf(secretstore.ErrDrift, op, "%s written by another tool%s", written, edit)
+		if s.format.JSONKey != "" {
+			msg += fmt.Sprintf(" A change to any field of the document, not only %q, adds a version.", s.format.JSONKey)
+		}
+		return secretstore.Errorf(secretstore.ErrDrift, op, "%s", msg)
 	}
 	if s.current != want {
 		return secretstore.Errorf(secretstore.ErrDrift, op,
@@ -120,4 +118,12 @@ func (s *Store) verifyCurrent(op string, want, newest int) error {
 			"current version %d can no longer be read; it was disabled or destroyed outside rotor", want)
 	}
 	return nil
+}
+
+// ownerName names the owner of a pending version for messages.
+func ownerName(rotationID string) string {
+	if rotationID == "" {
+		return "another tool"
+	}
+	return "rotation " + rotationID
 }

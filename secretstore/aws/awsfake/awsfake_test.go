@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -402,6 +403,41 @@ func TestDescribeSecretRotationEnabled(t *testing.T) {
 	}
 	if !aws.ToBool(desc.RotationEnabled) || aws.ToString(desc.RotationLambdaARN) != lambda {
 		t.Errorf("RotationEnabled = %t with %q, want true with %q", aws.ToBool(desc.RotationEnabled), aws.ToString(desc.RotationLambdaARN), lambda)
+	}
+}
+
+func TestScheduledDeletion(t *testing.T) {
+	t.Parallel()
+	fake, c, id := setup(t)
+	at := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := fake.ScheduleDeletion(name, at); err != nil {
+		t.Fatalf("ScheduleDeletion: %v", err)
+	}
+
+	desc, err := c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		t.Fatalf("DescribeSecret: %v", err)
+	}
+	if got := aws.ToTime(desc.DeletedDate); !got.Equal(at) {
+		t.Errorf("DeletedDate = %v, want %v", got, at)
+	}
+	if got := desc.VersionIdsToStages[id]; !slices.Equal(got, []string{awsfake.LabelCurrent}) {
+		t.Errorf("labels of the first version = %v, want [AWSCURRENT]", got)
+	}
+
+	_, err = c.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+	wantCode(t, err, "InvalidRequestException", "GetSecretValue")
+	_, err = c.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(name), ClientRequestToken: aws.String(token1), SecretString: aws.String("v2"),
+	})
+	wantCode(t, err, "InvalidRequestException", "PutSecretValue")
+	wantCode(t, move(c, t, awsfake.LabelPrevious, id, ""), "InvalidRequestException", "UpdateSecretVersionStage")
+
+	if err := fake.ScheduleDeletion(name, time.Time{}); err != nil {
+		t.Fatalf("ScheduleDeletion to restore: %v", err)
+	}
+	if _, err := c.GetSecretValue(t.Context(), &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)}); err != nil {
+		t.Errorf("GetSecretValue after restore: %v", err)
 	}
 }
 

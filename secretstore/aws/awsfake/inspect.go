@@ -130,6 +130,22 @@ func (s *Server) SetRotationEnabled(name string, enabled bool, lambdaARN string)
 	return nil
 }
 
+// ScheduleDeletion marks a secret for deletion at deleteAt, as DeleteSecret
+// with a recovery window does: DescribeSecret reports DeletedDate, and
+// GetSecretValue, PutSecretValue and UpdateSecretVersionStage fail with
+// InvalidRequestException. The fake never deletes the secret. A zero
+// deleteAt restores it, as RestoreSecret does.
+func (s *Server) ScheduleDeletion(name string, deleteAt time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec, ok := s.secrets[name]
+	if !ok {
+		return fmt.Errorf("awsfake: no secret %q", name)
+	}
+	sec.deleted = deleteAt.UTC()
+	return nil
+}
+
 // Versions returns every version of a secret, deprecated ones included,
 // oldest first.
 func (s *Server) Versions(name string) ([]Version, error) {

@@ -71,6 +71,9 @@ func (s *Server) getSecretValue(body []byte) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	if e := sec.checkNotDeleted(); e != nil {
+		return nil, e
+	}
 	v, e := sec.versionByIDOrStage(in.VersionId, in.VersionStage)
 	if e != nil {
 		return nil, e
@@ -119,6 +122,9 @@ func (s *Server) putSecretValue(body []byte) (any, *apiError) {
 	if e != nil {
 		return nil, e
 	}
+	if e := sec.checkNotDeleted(); e != nil {
+		return nil, e
+	}
 
 	id := in.ClientRequestToken
 	if existing, ok := sec.versions[id]; ok {
@@ -158,6 +164,9 @@ func (s *Server) updateSecretVersionStage(body []byte) (any, *apiError) {
 	}
 	sec, e := s.lookup(in.SecretId)
 	if e != nil {
+		return nil, e
+	}
+	if e := sec.checkNotDeleted(); e != nil {
 		return nil, e
 	}
 	out := map[string]any{"ARN": sec.arn, "Name": sec.name}
@@ -226,6 +235,9 @@ func (s *Server) describeSecret(body []byte) (any, *apiError) {
 	if sec.rotationEnabled {
 		out["RotationEnabled"] = true
 		out["RotationLambdaARN"] = sec.rotationLambda
+	}
+	if !sec.deleted.IsZero() {
+		out["DeletedDate"] = epoch(sec.deleted)
 	}
 	return out, nil
 }

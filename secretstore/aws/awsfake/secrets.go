@@ -23,6 +23,10 @@ type secret struct {
 
 	rotationEnabled bool
 	rotationLambda  string
+
+	// deleted is the DeletedDate of a secret scheduled for deletion, zero
+	// otherwise.
+	deleted time.Time
 }
 
 type version struct {
@@ -192,6 +196,16 @@ func (s *Server) lookup(secretID string) (*secret, *apiError) {
 		}
 	}
 	return nil, errNotFound("Secrets Manager can't find the specified secret.")
+}
+
+// checkNotDeleted rejects a request on a secret that is scheduled for
+// deletion, with the error and message AWS returns for GetSecretValue,
+// PutSecretValue and UpdateSecretVersionStage then.
+func (sec *secret) checkNotDeleted() *apiError {
+	if sec.deleted.IsZero() {
+		return nil
+	}
+	return errInvalidRequest("You can't perform this operation on the secret because it was marked for deletion.")
 }
 
 // versionByIDOrStage resolves GetSecretValue's VersionId and VersionStage,

@@ -32,6 +32,11 @@
 //     each new version prunes the oldest deprecated versions that are at
 //     least MinPruneAge old (24 hours in AWS). Labelled versions are never
 //     pruned.
+//   - A secret scheduled for deletion (ScheduleDeletion) has DeletedDate
+//     in DescribeSecret, and its value cannot be read or changed until it
+//     is restored (API_DescribeSecret). GetSecretValue, PutSecretValue and
+//     UpdateSecretVersionStage fail with InvalidRequestException, whose
+//     documented causes include a secret scheduled for deletion.
 //   - Errors have the body {"__type": "...", "message": "..."} and the
 //     status codes of the API reference's Common Errors page: 400 for
 //     AccessDeniedException, ThrottlingException and the client errors,
@@ -45,8 +50,8 @@
 // The fake checks that the access key in the Authorization header is the
 // server's and returns UnrecognizedClientException otherwise, but it does
 // not verify signatures. It keeps everything in memory and has no IAM
-// policies, KMS, SecretBinary, replication, rotation functions or
-// deletion. Tests can inject faults (AccessDeniedException,
+// policies, KMS, SecretBinary, replication or rotation functions, and it
+// never deletes a secret. Tests can inject faults (AccessDeniedException,
 // ThrottlingException, 5xx, and a response lost after the request took
 // effect), change the stored state as another tool would, and inspect every
 // version with its labels and value.
