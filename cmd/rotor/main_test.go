@@ -632,3 +632,86 @@ credentials:
 		t.Errorf("rotor check -online printed a secret or the Vault token")
 	}
 }
+
+// rotor check -online on AWS and GCP: a secret with AWS's own rotation
+// switched on has a second owner, and a GCP secret without the current
+// alias has no version that consumers can follow.
+func TestCheckOnlineClouds(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+
+	aws := awsfake.New(t)
+	for _, name := range []string{"persium/plain", "persium/rotating"} {
+		if _, err := aws.Seed(name, canary.Reveal()); err != nil {
+			t.Fatalf("seed Secrets Manager: %v", err)
+		}
+	}
+	if err := aws.SetRotationEnabled("persium/rotating", true, "arn:aws:lambda:us-east-1:123456789012:function:rotate"); err != nil {
+		t.Fatalf("SetRotationEnabled: %v", err)
+	}
+
+	gcp := gcpfake.New(t)
+	for _, name := range []string{"persium-aliased", "persium-unaliased"} {
+		full := "projects/acme-payments-test/secrets/" + name
+		if err := gcp.Create(full, gcpfake.Meta{}); err != nil {
+			t.Fatalf("create GCP secret: %v", err)
+		}
+		n, err := gcp.AddVersion(full, []byte(canary.Reveal()))
+		if err != nil {
+			t.Fatalf("seed GCP secret: %v", err)
+		}
+		if name == "persium-aliased" {
+			if err := gcp.SetAlias(full, "current", n); err != nil {
+				t.Fatalf("set alias: %v", err)
+			}
+		}
+	}
+
+	credential := func(id, backend, path string) string {
+		return fmt.Sprintf("  - id: %s\n    organisation: Org\n    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40\n    client_id: client-%s\n    store: {backend: %s, path: %s}\n", id, id, backend, path)
+	}
+	config := fmt.Sprintf(`persium:
+  token_url: https://auth.persium.example/realms/x/protocol/openid-connect/token
+  api_url: https://api.persium.example
+  hosts: [auth.persium.example, api.persium.example]
+backends:
+  aws: {type: aws, aws: {region: %s, endpoint: %s}}
+  gcp: {type: gcp, gcp: {project: acme-payments-test, endpoint: "%s"}}
+credentials:
+`, awsfake.Region, aws.URL(), gcp.Addr()) +
+		credential("aws-ok", "aws", "persium/plain") + credential("aws-rotating", "aws", "persium/rotating") +
+		credential("gcp-ok", "gcp", "persium-aliased") + credential("gcp-unaliased", "gcp", "persium-unaliased")
+	path := filepath.Join(dir, "rotor.yaml")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{"AWS_ACCESS_KEY_ID": awsfake.AccessKeyID, "AWS_SECRET_ACCESS_KEY": awsfake.SecretAccessKey}
+	code := run(context.Background(), []string{"check", "-online", "-config", path}, &stdout, &stderr, func(k string) string { return env[k] })
+	t.Logf("rotor check -online output:\n%s", stdout.String())
+	if code != 1 {
+		t.Errorf("exit code %d, want 1; stderr:\n%s", code, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"credential aws-ok (backend aws, persium/plain): OK", "credential gcp-ok (backend gcp, persium-aliased): OK"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "credential aws-rotating "):
+			if strings.HasSuffix(line, ": OK") || !strings.Contains(line, "rotation") {
+				t.Errorf("AWS rotation switched on is not reported: %s", line)
+			}
+		case strings.HasPrefix(line, "credential gcp-unaliased "):
+			if strings.HasSuffix(line, ": OK") || !strings.Contains(line, "current") {
+				t.Errorf("the missing current alias is not reported: %s", line)
+			}
+		}
+	}
+	if all := out + stderr.String(); strings.Contains(all, canary.Reveal()) || strings.Contains(all, awsfake.SecretAccessKey) {
+		t.Errorf("rotor check -online printed a secret or the AWS secret key")
+	}
+}
