@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testlog"
 
 	"github.com/rotorhq/rotor/api"
 	"github.com/rotorhq/rotor/internal/pgtest"
@@ -50,33 +51,16 @@ type fixture struct {
 	sim     *persiumsim.Server
 	backend *memory.Store
 	clock   *storetest.Clock
-	logs    *syncBuffer
+	logs    *testlog.Buffer
 
 	mu     sync.Mutex
 	bodies []string // every response body, for the canary search
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	clock := storetest.NewClock()
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	sim := persiumsim.New(persiumsim.Options{Now: clock.Now, Logger: log})

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotorhq/rotor/internal/testlog"
+
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"github.com/jackc/pgx/v5"
 
@@ -36,29 +38,12 @@ import (
 // leak in, in everything rotor wrote.
 var canary = secret.New("CANARY-e2e+/=:% é-3b7d")
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // rotorProcess is rotor's run function booted on port 0 in the test
 // process, as `rotor serve` or `rotor dev` would run.
 type rotorProcess struct {
 	t      *testing.T
 	url    string
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	cancel context.CancelFunc
 	done   chan int
 	once   sync.Once
@@ -71,7 +56,7 @@ func start(t *testing.T, args []string, env map[string]string) *rotorProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	p := &rotorProcess{t: t, stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	p := &rotorProcess{t: t, stderr: &testlog.Buffer{}, cancel: cancel, done: make(chan int, 1)}
 	go func() {
 		code := run(ctx, args, outW, p.stderr, func(k string) string { return env[k] })
 		outW.Close()

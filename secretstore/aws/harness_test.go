@@ -1,11 +1,11 @@
 package aws_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
+
+	"github.com/rotorhq/rotor/internal/testlog"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -46,7 +46,7 @@ type harness struct {
 	fake   *awsfake.Server
 	store  *awsstore.Store
 	format secretstore.Format
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 // setup starts a fake whose secret holds initial in format: the whole
@@ -65,7 +65,7 @@ func setup(t *testing.T, initial secret.Value, format secretstore.Format) *harne
 	if _, err := fake.Seed(secretName, string(doc)); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	h := &harness{t: t, fake: fake, format: format, logs: &syncBuffer{}}
+	h := &harness{t: t, fake: fake, format: format, logs: &testlog.Buffer{}}
 	h.store = h.newStore(fake.Client())
 	return h
 }
@@ -188,21 +188,3 @@ func (h *harness) MissingStore(t *testing.T) (rotation.SecretStore, string) {
 // version, so the old value stays in deprecated versions until Secrets
 // Manager deletes them.
 func (h *harness) RetireDestroyLeaves() storetest.State { return storetest.Disabled }
-
-// syncBuffer is a bytes.Buffer for log output written from the store.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -10,9 +10,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testlog"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
@@ -57,7 +58,7 @@ type harness struct {
 	client *secretmanager.Client
 	store  *gcp.Store
 	format secretstore.Format
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 }
 
 // setup starts a fake whose secret has one version holding initial, under
@@ -68,7 +69,7 @@ func setup(t *testing.T, initial secret.Value, format secretstore.Format) *harne
 	if err := fake.Create(secretName, gcpfake.Meta{Labels: map[string]string{"team": "payments"}}); err != nil {
 		t.Fatalf("create secret: %v", err)
 	}
-	h := &harness{t: t, fake: fake, client: fake.Client(t), format: format, logs: &syncBuffer{}}
+	h := &harness{t: t, fake: fake, client: fake.Client(t), format: format, logs: &testlog.Buffer{}}
 	n := h.addVersion(initial)
 	if err := fake.SetAlias(secretName, gcp.AliasCurrent, n); err != nil {
 		t.Fatalf("set current alias: %v", err)
@@ -900,24 +901,6 @@ func TestConsumerReads(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("values read by rotation state (-want +got):\n%s", diff)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for log output written from the store.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func durationpbHours(h int) *durationpb.Duration {

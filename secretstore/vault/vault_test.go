@@ -10,10 +10,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rotorhq/rotor/internal/testlog"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/vault/api"
@@ -40,7 +41,7 @@ type harness struct {
 	t     *testing.T
 	fake  *vaultfake.Server
 	store *vault.Store
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 
 	throttled atomic.Int64 // 429 responses injected by Throttle and not used yet
 }
@@ -59,7 +60,7 @@ func setup(t *testing.T, initial secret.Value) *harness {
 	if err != nil {
 		t.Fatalf("put initial secret: %v", err)
 	}
-	h := &harness{t: t, fake: fake, logs: &syncBuffer{}}
+	h := &harness{t: t, fake: fake, logs: &testlog.Buffer{}}
 	h.store = h.newStore(fake.Client(t))
 	return h
 }
@@ -628,22 +629,4 @@ func TestRetireFindsCopies(t *testing.T) {
 	if diff := cmp.Diff([]int{1, 3}, destroyed); diff != "" {
 		t.Errorf("destroyed versions (-want +got):\n%s", diff)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for log output written from the store.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
