@@ -11,8 +11,8 @@ import (
 	"github.com/rotorhq/rotor/secretstore"
 )
 
-// checkDrift asks the credential's store whether the secret still looks as
-// rotor left it for r. A change rotor did not make, other than one an
+// checkDrift checks with the credential's store that the secret still
+// looks as rotor left it for r. A change rotor did not make, other than one an
 // operator accepted when resuming, pauses r with an audit event and is
 // returned as ErrConflict with code "paused". Stores that are not a
 // DriftChecker, and rotations that are not new_issued or dual_active, are
@@ -30,30 +30,30 @@ func (s *Service) checkDrift(ctx context.Context, r Rotation, store SecretStore)
 		return backendError(err, "check the secret for changes")
 	}
 
-	what := safeBackendMessage(err)
-	if what == r.DriftAccepted {
+	change := safeBackendMessage(err)
+	if change == r.DriftAccepted {
 		return nil
 	}
 	if r.PausedAt.IsZero() {
-		_, perr := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, To: r.State, Pause: what,
-			Event: &Event{Actor: "rotor", Action: ActionPaused, Detail: what}})
+		_, perr := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, To: r.State, Pause: change,
+			Event: &Event{Actor: "rotor", Action: ActionPaused, Detail: change}})
 		if perr != nil && !errors.Is(perr, ErrConflict) {
 			return storeError(perr, "pause rotation "+r.ID)
 		}
-		s.log.WarnContext(ctx, "rotation paused: secret changed outside rotor", "rotation_id", r.ID, "credential_id", r.CredentialID, "change", what)
+		s.log.WarnContext(ctx, "rotation paused: secret changed outside rotor", "rotation_id", r.ID, "credential_id", r.CredentialID, "change", change)
 	}
-	return pausedError(r.ID, what)
+	return pausedError(r.ID, change)
 }
 
-func pausedError(id, what string) error {
+func pausedError(id, change string) error {
 	return newError(ErrConflict, "paused",
-		"Rotation %s is paused because the secret changed outside rotor: %s. Restore the secret in the secrets manager and resume the rotation, or resume with a reason to accept the change.", id, what)
+		"Rotation %s is paused because the secret changed outside rotor: %s. Restore the secret in the secrets manager and resume the rotation, or resume with a reason to accept the change.", id, change)
 }
 
-// Resume ends the pause of a rotation. The secret is checked again: if it
-// is back as rotor left it, the rotation resumes; if it still differs,
-// resuming needs a reason, and the change is recorded as accepted so the
-// watch does not pause the rotation again for it.
+// Resume ends the pause of a rotation after checking the secret again. If
+// the secret is back as rotor left it, the rotation resumes. If it still
+// differs, resuming needs a reason, and the change is recorded as
+// accepted, so the watch does not pause the rotation again for it.
 func (s *Service) Resume(ctx context.Context, actor, rotationID, reason string) (Rotation, error) {
 	if err := validText("reason", reason, MaxReasonBytes, true); err != nil {
 		return Rotation{}, err

@@ -61,11 +61,11 @@ type SecretStore interface {
 // pauses the rotation, because promote, roll back and retire would
 // otherwise act on versions that no longer mean what rotor recorded.
 type DriftChecker interface {
-	// Verify compares the backend with what rotor left for rotationID:
-	// promoted is false in new_issued (the old version is what consumers
-	// read, the staged one waits) and true in dual_active (the new version
-	// is what consumers read, the old one stays readable). v are the
-	// versions rotor recorded.
+	// Verify compares the backend with what rotor left for rotationID. v
+	// are the versions rotor recorded. promoted is false in new_issued,
+	// where consumers read the old version and the staged one waits. It
+	// is true in dual_active, where consumers read the new version and the
+	// old one stays readable.
 	//
 	// It returns nil when nothing changed, an error of kind
 	// secretstore.ErrDrift whose message says what changed (a version
