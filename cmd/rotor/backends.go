@@ -145,7 +145,7 @@ func checkOnline(ctx context.Context, getenv func(string) string) func(cfg *conf
 			fmt.Fprintf(stdout, "%s: OK\n", where)
 		}
 		if failed > 0 {
-			fmt.Fprintf(stderr, "rotor check: %d of %d secrets cannot be rotated safely; fix them before a rotation starts\n", failed, len(cfg.Credentials))
+			fmt.Fprintf(stderr, "rotor check: the configuration is valid, but %d of %d secrets failed the online check (unreachable, or not safe to rotate); fix them before a rotation starts\n", failed, len(cfg.Credentials))
 			return 1
 		}
 		return 0

@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -733,4 +735,34 @@ func TestErrorsRevealNothing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Without credentials the SDK sends nothing; the error says so, instead of
+// blaming the endpoint or quoting the providers the SDK tried.
+func TestMissingCredentials(t *testing.T) {
+	t.Parallel()
+	fake := awsfake.New(t)
+	if _, err := fake.Seed("persium/cred-a", "OLD-1"); err != nil {
+		t.Fatalf("Seed: %v", err)
+	}
+	client := fake.Client(func(o *secretsmanager.Options) {
+		o.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{}, errors.New("no EC2 IMDS role found, operation error ec2imds: GetMetadata, request to 169.254.169.254")
+		}))
+	})
+	store, err := awsstore.New(client, awsstore.Config{SecretID: "persium/cred-a"})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+
+	err = store.Preflight(t.Context())
+	if !errors.Is(err, secretstore.ErrAccess) {
+		t.Fatalf("Preflight without credentials: err = %v, want ErrAccess", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "no AWS credentials") || strings.Contains(msg, "169.254.169.254") {
+		t.Errorf("Preflight error %q: want it to say that no credentials were found, without the metadata address", msg)
+	}
+	if n := fake.CountRequests(""); n != 0 {
+		t.Errorf("requests sent without credentials: %d, want 0", n)
+	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -105,12 +107,31 @@ func (s *Store) awsError(op, call, what string, err error) error {
 		// text is matched, never shown: it can contain the header's name.
 		return secretstore.Errorf(secretstore.ErrAccess, op, "%s: the %s request could not be sent because a header value is invalid, as when an AWS credential contains a newline; check rotor's AWS credentials",
 			what, call)
+	case strings.Contains(err.Error(), "failed to refresh cached credentials") || strings.Contains(err.Error(), "failed to retrieve credentials"):
+		// The SDK found no credentials before sending anything. The text
+		// is matched, never shown: it names the providers it tried.
+		return secretstore.Errorf(secretstore.ErrAccess, op, "%s: rotor found no AWS credentials to sign the %s request; set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run rotor with an instance or task role",
+			what, call)
 	case errors.As(err, &urlErr):
-		return secretstore.Errorf(secretstore.ErrUnavailable, op, "%s: the %s request to %s failed (%T)%s; the outcome is unknown, so repeat the step",
-			what, call, hostOf(urlErr.URL), urlErr.Err, attempts)
+		return secretstore.Errorf(secretstore.ErrUnavailable, op, "%s: the %s request to %s failed (%s)%s; check the endpoint and the network, then repeat the step",
+			what, call, hostOf(urlErr.URL), networkProblem(urlErr.Err), attempts)
 	}
 	return secretstore.Errorf(secretstore.ErrUnavailable, op, "%s: the %s request failed before Secrets Manager responded (%T)%s; check rotor's AWS configuration",
 		what, call, innermost(err), attempts)
+}
+
+// networkProblem names a transport failure in an operator's words.
+func networkProblem(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &dnsErr):
+		return "host name not found"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	}
+	return "network error"
 }
 
 // hostOf returns the host of a request URL, without user information.
