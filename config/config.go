@@ -10,6 +10,7 @@
 package config
 
 import (
+	"slices"
 	"time"
 )
 
@@ -60,6 +61,8 @@ type Config struct {
 	Persium     Persium
 	Server      Server
 	Backends    map[string]Backend // keyed by Backend.Name
+	Channels    map[string]Channel // keyed by Channel.Name; optional
+	Reminders   Reminders
 	Credentials []Credential
 
 	// file and lines are set by Parse so that Validate can point each
@@ -97,6 +100,66 @@ type Persium struct {
 type Server struct {
 	Addr     string // host:port; port 0 picks a free port
 	TimeZone string // IANA name used to show times; rotor stores times in UTC
+
+	// PublicURL is where operators reach rotor, for the links in
+	// reminders. Empty means http:// and Addr.
+	PublicURL string
+}
+
+// Reminders is when rotor reminds the team of a due date.
+type Reminders struct {
+	// Before lists the times before the due date at which a reminder goes
+	// out; 0 means on the due date.
+	Before []time.Duration
+
+	// OverdueEvery is the time between reminders once the due date passed.
+	OverdueEvery time.Duration
+}
+
+// DefaultReminders are 14, 7 and 1 days before the due date, on it, and
+// every 7 days while overdue.
+var DefaultReminders = Reminders{
+	Before:       []time.Duration{14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour, 0},
+	OverdueEvery: 7 * 24 * time.Hour,
+}
+
+// Values of Channel.Type.
+const (
+	ChannelSMTP    = "smtp"
+	ChannelSlack   = "slack"
+	ChannelWebhook = "webhook"
+)
+
+// Channel is one way to reach the team: e-mail, a Slack incoming webhook
+// or a signed generic webhook. Its secrets (the SMTP password, the webhook
+// URLs, the signing key) come from environment variables named here, never
+// from the file.
+type Channel struct {
+	Name    string // the key in Config.Channels
+	Type    string // ChannelSMTP, ChannelSlack or ChannelWebhook
+	SMTP    SMTPChannel
+	Slack   SlackChannel
+	Webhook WebhookChannel
+}
+
+// SMTPChannel sends e-mail through an SMTP server with STARTTLS.
+type SMTPChannel struct {
+	Address     string   // host:port of the SMTP server, such as smtp.example.com:587
+	Username    string   // for AUTH PLAIN; empty sends without authentication
+	PasswordEnv string   // the environment variable that holds the password
+	From        string   // the sender address
+	To          []string // the recipients
+}
+
+// SlackChannel posts to a Slack incoming webhook.
+type SlackChannel struct {
+	URLEnv string // the environment variable that holds the webhook URL
+}
+
+// WebhookChannel posts a signed JSON body to a URL.
+type WebhookChannel struct {
+	URLEnv        string // the environment variable that holds the URL
+	SigningKeyEnv string // the environment variable that holds the HMAC key
 }
 
 // Backend is one secrets manager that credentials store their secrets in.
@@ -206,6 +269,19 @@ type Credential struct {
 	// longer than MinDualActive.
 	Overlap time.Duration
 
+	// IssuedAt is when Persium issued the secret in use, for a credential
+	// rotor has never rotated: its first due date is IssuedAt plus
+	// RotationPeriod. Zero means when rotor first saw the credential.
+	IssuedAt time.Time
+
+	// Channels name the entries of Config.Channels that hear about this
+	// credential's due dates and incidents.
+	Channels []string
+
+	// Window is the low-traffic window for promote and retire, such as
+	// "Tue 02:00-04:00 Europe/London"; empty means none.
+	Window string
+
 	Store Store
 }
 
@@ -233,6 +309,9 @@ func (c *Config) Credential(id string) (Credential, bool) {
 // zero is a valid setting for both. Parse does not need it: it applies the
 // defaults to the keys a file leaves out.
 func (c *Config) SetDefaults() {
+	if c.Reminders.Before == nil && c.Reminders.OverdueEvery == 0 {
+		c.Reminders = Reminders{Before: slices.Clone(DefaultReminders.Before), OverdueEvery: DefaultReminders.OverdueEvery}
+	}
 	setIfZero(&c.Persium.Timeout, DefaultTimeout)
 	setIfZero(&c.Server.Addr, DefaultAddr)
 	setIfZero(&c.Server.TimeZone, DefaultTimeZone)

@@ -133,7 +133,7 @@ func TestParseSecretLookingKeysUnderUnknownKeys(t *testing.T) {
 	}
 
 	unknown := problems[0]
-	if unknown.Key != "logging" || !strings.Contains(unknown.Message, "unknown key; the keys here are persium, server, backends, credentials") {
+	if unknown.Key != "logging" || !strings.Contains(unknown.Message, "unknown key; the keys here are persium, server, backends, channels, reminders, credentials") {
 		t.Errorf("first problem = %s, want logging as an unknown key listing the known ones", unknown)
 	}
 	checkSecretProblem(t, problems[1], "logging.sink.password", lineContaining(t, text, "password:"))
@@ -261,7 +261,8 @@ credentials:
 			Hosts:    []string{"auth.persium.example", "api.persium.example"},
 			Timeout:  10 * time.Second,
 		},
-		Server: Server{Addr: "127.0.0.1:8080", TimeZone: "UTC"},
+		Server:    Server{Addr: "127.0.0.1:8080", TimeZone: "UTC"},
+		Reminders: DefaultReminders,
 		Backends: map[string]Backend{
 			"vault-main": {Name: "vault-main", Type: "vault", Vault: VaultBackend{Mount: "secret", Auth: VaultAuth{Method: VaultAuthToken}}},
 			"mem":        {Name: "mem", Type: "memory"},
@@ -294,7 +295,8 @@ func TestParseReadsEveryKey(t *testing.T) {
 			Hosts:    []string{"auth.persium.example", "api.persium.example"},
 			Timeout:  5 * time.Second,
 		},
-		Server: Server{Addr: "127.0.0.1:9090", TimeZone: "Europe/Berlin"},
+		Server:    Server{Addr: "127.0.0.1:9090", TimeZone: "Europe/Berlin"},
+		Reminders: DefaultReminders,
 		Backends: map[string]Backend{
 			"vault-main": {Name: "vault-main", Type: "vault", Vault: VaultBackend{Address: "https://vault.example:8200", Mount: "kv", Namespace: "platform", Auth: VaultAuth{Method: VaultAuthToken}}},
 			"mem":        {Name: "mem", Type: "memory"},

@@ -155,12 +155,26 @@ func (d *decoder) decodeFile(data []byte) *Config {
 		Persium: Persium{Timeout: DefaultTimeout},
 		Server:  Server{Addr: DefaultAddr, TimeZone: DefaultTimeZone},
 	}
+	reminders := Reminders{OverdueEvery: DefaultReminders.OverdueEvery}
+	var before []time.Duration
 	d.mapping("", root,
 		field{"persium", func(key string, n *yaml.Node) { d.persium(key, n, &cfg.Persium) }},
 		field{"server", func(key string, n *yaml.Node) { d.server(key, n, &cfg.Server) }},
 		field{"backends", func(key string, n *yaml.Node) { cfg.Backends = d.backends(key, n) }},
+		field{"channels", func(key string, n *yaml.Node) { cfg.Channels = d.channels(key, n) }},
+		field{"reminders", func(key string, n *yaml.Node) {
+			d.mapping(key, n,
+				field{"before", func(key string, n *yaml.Node) { d.durations(key, n, &before) }},
+				field{"overdue_every", func(key string, n *yaml.Node) { d.duration(key, n, &reminders.OverdueEvery) }},
+			)
+		}},
 		field{"credentials", func(key string, n *yaml.Node) { cfg.Credentials = d.credentials(key, n) }},
 	)
+	reminders.Before = before
+	if reminders.Before == nil {
+		reminders.Before = slices.Clone(DefaultReminders.Before)
+	}
+	cfg.Reminders = reminders
 	return cfg
 }
 
@@ -372,7 +386,94 @@ func (d *decoder) server(path string, n *yaml.Node, s *Server) {
 	d.mapping(path, n,
 		field{"addr", func(key string, v *yaml.Node) { d.str(key, v, &s.Addr) }},
 		field{"time_zone", func(key string, v *yaml.Node) { d.str(key, v, &s.TimeZone) }},
+		field{"public_url", func(key string, v *yaml.Node) { d.str(key, v, &s.PublicURL) }},
 	)
+}
+
+func (d *decoder) channels(path string, n *yaml.Node) map[string]Channel {
+	n = d.resolve(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.fail(path, n.Line, "must be a mapping from channel names to channels, not %s", describe(n))
+		return nil
+	}
+	channels := map[string]Channel{}
+	var fields []field
+	listed := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		name := n.Content[i].Value
+		if n.Content[i].Kind != yaml.ScalarNode || listed[name] {
+			continue
+		}
+		listed[name] = true
+		fields = append(fields, field{name, func(key string, v *yaml.Node) {
+			c := Channel{Name: name}
+			d.mapping(key, v,
+				field{"type", func(key string, v *yaml.Node) { d.str(key, v, &c.Type) }},
+				field{"smtp", func(key string, v *yaml.Node) {
+					d.mapping(key, v,
+						field{"address", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.Address) }},
+						field{"username", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.Username) }},
+						field{"password_env", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.PasswordEnv) }},
+						field{"from", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.From) }},
+						field{"to", func(key string, v *yaml.Node) { d.strs(key, v, &c.SMTP.To) }},
+					)
+				}},
+				field{"slack", func(key string, v *yaml.Node) {
+					d.mapping(key, v, field{"url_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Slack.URLEnv) }})
+				}},
+				field{"webhook", func(key string, v *yaml.Node) {
+					d.mapping(key, v,
+						field{"url_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Webhook.URLEnv) }},
+						field{"signing_key_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Webhook.SigningKeyEnv) }},
+					)
+				}},
+			)
+			channels[name] = c
+		}})
+	}
+	d.mapping(path, n, fields...)
+	return channels
+}
+
+// durations decodes a list of durations.
+func (d *decoder) durations(key string, n *yaml.Node, dst *[]time.Duration) {
+	n = d.resolve(n)
+	if isNull(n) {
+		*dst = []time.Duration{}
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.fail(key, n.Line, "must be a list of durations, such as [14d, 7d, 1d, 0d], not %s", describe(n))
+		return
+	}
+	out := []time.Duration{}
+	for i, item := range n.Content {
+		itemKey := fmt.Sprintf("%s[%d]", key, i)
+		d.lines[itemKey] = item.Line
+		var v time.Duration
+		d.duration(itemKey, item, &v)
+		out = append(out, v)
+	}
+	*dst = out
+}
+
+// date decodes a date (2026-10-01) or an RFC 3339 time into dst, in UTC.
+func (d *decoder) date(key string, n *yaml.Node, dst *time.Time) {
+	var s string
+	d.str(key, n, &s)
+	if s == "" {
+		return
+	}
+	for _, layout := range []string{"2006-01-02", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			*dst = t.UTC()
+			return
+		}
+	}
+	d.fail(key, n.Line, "%s is not a date; write it as 2026-10-01 or 2026-10-01T09:00:00Z", quote(s))
 }
 
 func (d *decoder) backends(path string, n *yaml.Node) map[string]Backend {
@@ -499,6 +600,9 @@ func (d *decoder) credential(path string, n *yaml.Node) Credential {
 		field{"rotation_period", func(key string, v *yaml.Node) { d.duration(key, v, &c.RotationPeriod) }},
 		field{"min_dual_active", func(key string, v *yaml.Node) { d.duration(key, v, &c.MinDualActive) }},
 		field{"overlap", func(key string, v *yaml.Node) { d.duration(key, v, &c.Overlap) }},
+		field{"issued_at", func(key string, v *yaml.Node) { d.date(key, v, &c.IssuedAt) }},
+		field{"channels", func(key string, v *yaml.Node) { d.strs(key, v, &c.Channels) }},
+		field{"window", func(key string, v *yaml.Node) { d.str(key, v, &c.Window) }},
 		field{"store", func(key string, v *yaml.Node) { d.store(key, v, &c.Store) }},
 	)
 	return c

@@ -4,6 +4,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // wantProblem is a problem a rule test expects: its key, a text on its line
@@ -649,5 +652,125 @@ func TestParseCloudBackends(t *testing.T) {
 	}
 	if got := cfg.Backends["mem"].GCP.Project; got != "acme-payments-prod" {
 		t.Errorf("gcp project = %q", got)
+	}
+}
+
+// channelsBlock adds one channel of each type before the credentials.
+const channelsBlock = `channels:
+  oncall-mail:
+    type: smtp
+    smtp:
+      address: smtp.example.com:587
+      username: rotor
+      password_env: ROTOR_SMTP_PASSWORD
+      from: rotor@example.com
+      to: [platform@example.com]
+  team-slack:
+    type: slack
+    slack:
+      url_env: ROTOR_SLACK_WEBHOOK_URL
+  sec-hook:
+    type: webhook
+    webhook:
+      url_env: ROTOR_WEBHOOK_URL
+      signing_key_env: ROTOR_WEBHOOK_SIGNING_KEY
+reminders:
+  before: [30d, 7d, 0d]
+  overdue_every: 2d
+credentials:
+`
+
+func TestParseSchedule(t *testing.T) {
+	t.Parallel()
+	text := edit(t, baseYAML,
+		"credentials:\n", channelsBlock,
+		"    client_id: client-a\n", "    client_id: client-a\n    issued_at: 2026-10-01\n    channels: [oncall-mail, team-slack]\n    window: Tue 02:00-04:00 Europe/London\n",
+		"time_zone: Europe/Berlin", "time_zone: Europe/Berlin\n  public_url: https://rotor.internal.example",
+	)
+	cfg, err := Parse("rotor.yaml", []byte(text))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got := cfg.Channels["oncall-mail"].SMTP; got.Address != "smtp.example.com:587" || got.PasswordEnv != "ROTOR_SMTP_PASSWORD" || len(got.To) != 1 {
+		t.Errorf("smtp channel = %+v", got)
+	}
+	if got := cfg.Channels["sec-hook"].Webhook.SigningKeyEnv; got != "ROTOR_WEBHOOK_SIGNING_KEY" {
+		t.Errorf("webhook signing key env = %q", got)
+	}
+	want := Reminders{Before: []time.Duration{30 * 24 * time.Hour, 7 * 24 * time.Hour, 0}, OverdueEvery: 48 * time.Hour}
+	if diff := cmp.Diff(want, cfg.Reminders); diff != "" {
+		t.Errorf("reminders (-want +got):\n%s", diff)
+	}
+	c := cfg.Credentials[0]
+	if !c.IssuedAt.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) || len(c.Channels) != 2 || c.Window != "Tue 02:00-04:00 Europe/London" {
+		t.Errorf("credential schedule: issued %v, channels %v, window %q", c.IssuedAt, c.Channels, c.Window)
+	}
+	if cfg.Server.PublicURL != "https://rotor.internal.example" {
+		t.Errorf("public_url = %q", cfg.Server.PublicURL)
+	}
+}
+
+func TestParseScheduleRules(t *testing.T) {
+	t.Parallel()
+	withChannels := func(edits ...string) []string {
+		return append([]string{"credentials:\n", channelsBlock}, edits...)
+	}
+	tests := []ruleCase{
+		{
+			name:  "unknown channel on a credential",
+			edits: withChannels("    client_id: client-a\n", "    client_id: client-a\n    channels: [pager]\n"),
+			want:  []wantProblem{{"credentials[0].channels[0]", "channels: [pager]", []string{`"pager" is not a channel`, "oncall-mail, sec-hook, team-slack"}}},
+		},
+		{
+			name:  "window that does not parse",
+			edits: withChannels("    client_id: client-a\n", "    client_id: client-a\n    window: Tue 25:00-04:00 Europe/London\n"),
+			want:  []wantProblem{{"credentials[0].window", "window:", []string{"25:00"}}},
+		},
+		{
+			name:  "issued_at not a date",
+			edits: withChannels("    client_id: client-a\n", "    client_id: client-a\n    issued_at: last tuesday\n"),
+			want:  []wantProblem{{"credentials[0].issued_at", "issued_at:", []string{`"last tuesday" is not a date`, "2026-10-01"}}},
+		},
+		{
+			name:  "password in place of its variable",
+			edits: withChannels("password_env: ROTOR_SMTP_PASSWORD", "password_env: hunter2!"),
+			want:  []wantProblem{{"channels.oncall-mail.smtp.password_env", "password_env:", []string{"is not an environment variable name", "not the value itself"}}},
+		},
+		{
+			name:  "slack without its variable",
+			edits: withChannels("      url_env: ROTOR_SLACK_WEBHOOK_URL\n", ""),
+			want:  []wantProblem{{"channels.team-slack.slack.url_env", "    slack:", []string{"is required", "ROTOR_SLACK_WEBHOOK_URL"}}},
+		},
+		{
+			name:  "recipient not an address",
+			edits: withChannels("to: [platform@example.com]", "to: [platform-team]"),
+			want:  []wantProblem{{"channels.oncall-mail.smtp.to[0]", "to:", []string{`"platform-team" is not an e-mail address`}}},
+		},
+		{
+			name:  "unknown channel type",
+			edits: withChannels("type: slack", "type: teams"),
+			want:  []wantProblem{{"channels.team-slack.type", "type: teams", []string{`unknown channel type "teams"`, "smtp, slack or webhook"}}},
+		},
+		{
+			name:  "reminder offset twice",
+			edits: withChannels("before: [30d, 7d, 0d]", "before: [7d, 7d]"),
+			want:  []wantProblem{{"reminders.before[1]", "before:", []string{"7d appears twice"}}},
+		},
+		{
+			name:  "overdue reminders too often",
+			edits: withChannels("overdue_every: 2d", "overdue_every: 5m"),
+			want:  []wantProblem{{"reminders.overdue_every", "overdue_every:", []string{"shorter than 1h"}}},
+		},
+		{
+			name:  "public_url with a password",
+			edits: []string{"time_zone: Europe/Berlin", "time_zone: Europe/Berlin\n  public_url: https://admin:pw@rotor.example"},
+			want:  []wantProblem{{"server.public_url", "public_url:", []string{"contains a user name or password"}}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			checkRule(t, tc)
+		})
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
+	"net/mail"
 	"os"
 	"regexp"
 	"slices"
@@ -15,6 +17,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/rotorhq/rotor/window"
 )
 
 // Limits that Validate enforces.
@@ -42,6 +46,8 @@ func (c *Config) Validate() []Problem {
 	v.persium()
 	v.server()
 	v.backends()
+	v.channels()
+	v.reminders()
 	v.credentials()
 	return v.problems
 }
@@ -207,6 +213,13 @@ func (v *validator) server() {
 		v.add("server.addr", "port %s is not a number from 0 to 65535", quote(port))
 	} else if !isLoopback(host) {
 		v.add("server.addr", "%s is not a loopback address; rotor has no access control yet, so it listens only on 127.0.0.1, [::1] or localhost. Put an authenticating proxy in front of it to reach it from elsewhere", quote(s.Addr))
+	}
+
+	if s.PublicURL != "" {
+		_, problems := checkURL(s.PublicURL, "rotor's public URL", true)
+		for _, msg := range problems {
+			v.add("server.public_url", "%s", msg)
+		}
 	}
 
 	switch s.TimeZone {
@@ -440,6 +453,111 @@ func (v *validator) credential(key string, c Credential) {
 
 	v.durations(key, c)
 	v.store(key+".store", c.Store)
+
+	for i, name := range c.Channels {
+		if _, ok := v.c.Channels[name]; !ok {
+			v.add(fmt.Sprintf("%s.channels[%d]", key, i), "%s is not a channel; define it under channels, or use one of: %s", quote(name), v.channelChoice())
+		}
+	}
+	if c.Window != "" {
+		if _, err := window.Parse(c.Window); err != nil {
+			v.add(key+".window", "%v", err)
+		}
+	}
+}
+
+// channelChoice lists the configured channels for a message.
+func (v *validator) channelChoice() string {
+	names := slices.Sorted(maps.Keys(v.c.Channels))
+	if len(names) == 0 {
+		return "(no channels are configured)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// envName is the name of an environment variable.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (v *validator) env(key, value, what string) {
+	switch {
+	case value == "":
+		v.add(key, "is required; name the environment variable that holds %s, such as %s", what, exampleEnv[key[strings.LastIndex(key, ".")+1:]])
+	case !envName.MatchString(value):
+		v.add(key, "%s is not an environment variable name; name the variable that holds %s, not the value itself", quote(value), what)
+	}
+}
+
+var exampleEnv = map[string]string{
+	"password_env":    "ROTOR_SMTP_PASSWORD",
+	"url_env":         "ROTOR_SLACK_WEBHOOK_URL",
+	"signing_key_env": "ROTOR_WEBHOOK_SIGNING_KEY",
+}
+
+func (v *validator) channels() {
+	for _, name := range slices.Sorted(maps.Keys(v.c.Channels)) {
+		c := v.c.Channels[name]
+		key := "channels." + keySegment(name)
+		if !backendName.MatchString(name) {
+			v.add(key, "%s is not a valid channel name; use 1 to 63 lower-case letters, digits, - and _, starting with a letter or digit", quote(name))
+		}
+		switch c.Type {
+		case ChannelSMTP:
+			v.smtp(key+".smtp", c.SMTP)
+		case ChannelSlack:
+			v.env(key+".slack.url_env", c.Slack.URLEnv, "the Slack incoming webhook URL")
+		case ChannelWebhook:
+			v.env(key+".webhook.url_env", c.Webhook.URLEnv, "the webhook URL")
+			v.env(key+".webhook.signing_key_env", c.Webhook.SigningKeyEnv, "the key that signs each request")
+		case "":
+			v.add(key+".type", "is required; use smtp, slack or webhook")
+		default:
+			v.add(key+".type", "unknown channel type %s; use smtp, slack or webhook", quote(c.Type))
+		}
+	}
+}
+
+func (v *validator) smtp(key string, s SMTPChannel) {
+	if _, port, err := net.SplitHostPort(s.Address); err != nil || port == "" {
+		v.add(key+".address", "%s is not host:port; write it such as smtp.example.com:587", quote(s.Address))
+	}
+	if s.Username != "" || s.PasswordEnv != "" {
+		if s.Username == "" {
+			v.add(key+".username", "is required with password_env; set the SMTP user name")
+		}
+		v.env(key+".password_env", s.PasswordEnv, "the SMTP password")
+	}
+	if _, err := mail.ParseAddress(s.From); err != nil {
+		v.add(key+".from", "%s is not an e-mail address; write it such as rotor@example.com", quote(s.From))
+	}
+	if len(s.To) == 0 {
+		v.add(key+".to", "is required; list at least one recipient")
+	}
+	for i, to := range s.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			v.add(fmt.Sprintf("%s.to[%d]", key, i), "%s is not an e-mail address; write it such as platform-team@example.com", quote(to))
+		}
+	}
+}
+
+func (v *validator) reminders() {
+	r := v.c.Reminders
+	if r.Before == nil && r.OverdueEvery == 0 {
+		return // not set in code: SetDefaults fills in DefaultReminders
+	}
+	seen := map[time.Duration]bool{}
+	for i, d := range r.Before {
+		key := fmt.Sprintf("reminders.before[%d]", i)
+		switch {
+		case d < 0:
+			v.add(key, "%s is negative; list times before the due date, such as 14d, and 0d for the due date itself", formatDuration(d))
+		case seen[d]:
+			v.add(key, "%s appears twice; list each time once", formatDuration(d))
+		}
+		seen[d] = true
+	}
+	if r.OverdueEvery < time.Hour {
+		v.add("reminders.overdue_every", "%s is shorter than 1h; remind at most once an hour while overdue, such as 7d", formatDuration(r.OverdueEvery))
+	}
 }
 
 func (v *validator) durations(key string, c Credential) {
