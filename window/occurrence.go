@@ -92,9 +92,9 @@ func firstInstant(loc *time.Location, wall time.Time) time.Time {
 		return first
 	}
 
-	// The clocks skip wall. Read with the offset from before the jump,
-	// which is the smaller one, wall lands after the jump, in the zone
-	// that the jump starts.
+	// The clocks skip wall. Read with the smaller offset, the one in force
+	// before the jump, wall lands after the jump, so the zone in effect
+	// there starts at the jump.
 	jump, _ := latest.ZoneBounds()
 	if jump.IsZero() {
 		return latest

@@ -19,11 +19,11 @@
 // window starts, so "Fri 23:00-01:00 UTC" runs from Friday 23:00 to
 // Saturday 01:00.
 //
-// Times are 24-hour HH:MM wall-clock times in the window's zone. An end
-// time earlier than the start time means the window crosses midnight.
-// Midnight is written 00:00, and 24:00 is rejected. The end time must
-// differ from the start time, so a window lasts between one minute and
-// 23 hours 59 minutes as written. The zone is a name from the IANA time
+// Times are 24-hour wall-clock times in the window's zone, written HH:MM
+// or H:MM. An end time earlier than the start time means the window
+// crosses midnight. Midnight is written 00:00, and 24:00 is rejected. The
+// end time must differ from the start time, so a window lasts between one
+// minute and 23 hours 59 minutes as written. The zone is a name from the IANA time
 // zone database, such as Europe/Berlin or UTC. Local is rejected because
 // its meaning depends on the host.
 //
@@ -70,7 +70,7 @@ const example = "Tue 02:00-04:00 Europe/London"
 type Window struct {
 	days  weekdays       // the days on which the window starts
 	start int            // start time in minutes after local midnight
-	end   int            // end time in minutes after local midnight; before start when the window crosses midnight
+	end   int            // end time in minutes after local midnight, less than start when the window crosses midnight
 	loc   *time.Location // the zone in which start and end are read
 }
 
@@ -84,8 +84,8 @@ func (s weekdays) has(d time.Weekday) bool { return s&(1<<d) != 0 }
 // ParseError describes text that Parse rejected.
 type ParseError struct {
 	Input  string // the text given to Parse
-	Part   string // the part that is wrong: "days", "start time", "end time", "time range" or "time zone"; empty when the text is empty
-	Value  string // the wrong part as written; empty when the part is missing
+	Part   string // the part that is wrong: "days", "start time", "end time", "time range" or "time zone", or empty when the text is empty
+	Value  string // the wrong part as written, or empty when the part is missing
 	Reason string // what is wrong and what is accepted
 	Err    error  // the underlying error, if any
 }

@@ -268,8 +268,9 @@ func TestContains(t *testing.T) {
 	}
 }
 
-// TestNextInvariants walks through 2026 in 10-minute steps and checks the
-// rules from the package documentation at every step.
+// TestNextInvariants walks in 10-minute steps through the weeks around the
+// 2026 clock changes in Europe and North America, and checks the rules
+// from the package documentation at every step.
 func TestNextInvariants(t *testing.T) {
 	t.Parallel()
 	parse := setup(t)
@@ -291,36 +292,40 @@ func TestNextInvariants(t *testing.T) {
 		t.Run(tt.window, func(t *testing.T) {
 			t.Parallel()
 			w := parse(tt.window)
-			from := utc(t, "2026-01-01T00:00:00Z")
-			to := utc(t, "2027-01-01T00:00:00Z")
+			spans := [][2]time.Time{
+				{utc(t, "2026-03-01T00:00:00Z"), utc(t, "2026-04-06T00:00:00Z")},
+				{utc(t, "2026-10-18T00:00:00Z"), utc(t, "2026-11-09T00:00:00Z")},
+			}
 
-			var prevStart, prevEnd time.Time
-			for at := from; at.Before(to); at = at.Add(10 * time.Minute) {
-				start, end := w.Next(at)
-				if !start.Before(end) {
-					t.Fatalf("Next(%s) = %s, %s, want start before end", at, start, end)
+			for _, span := range spans {
+				var prevStart, prevEnd time.Time
+				for at := span[0]; at.Before(span[1]); at = at.Add(10 * time.Minute) {
+					start, end := w.Next(at)
+					if !start.Before(end) {
+						t.Fatalf("Next(%s) = %s, %s, want start before end", at, start, end)
+					}
+					if !end.After(at) {
+						t.Fatalf("Next(%s) end = %s, want after %s", at, end, at)
+					}
+					if got := end.Sub(start); got > tt.written {
+						t.Fatalf("Next(%s) lasts %s, want at most the written %s", at, got, tt.written)
+					}
+					if got, want := w.Contains(at), !start.After(at); got != want {
+						t.Fatalf("Contains(%s) = %v, want %v with Next = %s, %s", at, got, want, start, end)
+					}
+					local := start.In(w.Location())
+					clockChange, _ := local.ZoneBounds()
+					if local.Format("15:04") != tt.opens && !clockChange.Equal(start) {
+						t.Fatalf("Next(%s) opens at %s, want %s local or a clock change", at, local, tt.opens)
+					}
+					if start.Equal(prevStart) != end.Equal(prevEnd) {
+						t.Fatalf("Next(%s) = %s, %s, overlaps the previous %s, %s", at, start, end, prevStart, prevEnd)
+					}
+					if !start.Equal(prevStart) && start.Before(prevEnd) {
+						t.Fatalf("Next(%s) opens at %s, before the previous occurrence closes at %s", at, start, prevEnd)
+					}
+					prevStart, prevEnd = start, end
 				}
-				if !end.After(at) {
-					t.Fatalf("Next(%s) end = %s, want after %s", at, end, at)
-				}
-				if got := end.Sub(start); got > tt.written {
-					t.Fatalf("Next(%s) lasts %s, want at most the written %s", at, got, tt.written)
-				}
-				if got, want := w.Contains(at), !start.After(at); got != want {
-					t.Fatalf("Contains(%s) = %v, want %v with Next = %s, %s", at, got, want, start, end)
-				}
-				local := start.In(w.Location())
-				clockChange, _ := local.ZoneBounds()
-				if local.Format("15:04") != tt.opens && !clockChange.Equal(start) {
-					t.Fatalf("Next(%s) opens at %s, want %s local or a clock change", at, local, tt.opens)
-				}
-				if start.Equal(prevStart) != end.Equal(prevEnd) {
-					t.Fatalf("Next(%s) = %s, %s, overlaps the previous %s, %s", at, start, end, prevStart, prevEnd)
-				}
-				if !start.Equal(prevStart) && start.Before(prevEnd) {
-					t.Fatalf("Next(%s) opens at %s, before the previous occurrence closes at %s", at, start, prevEnd)
-				}
-				prevStart, prevEnd = start, end
 			}
 		})
 	}
