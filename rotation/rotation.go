@@ -151,17 +151,28 @@ type Credential struct {
 	SecretPath string                 // where the secret lives in that backend
 	RetireMode secretstore.RetireMode // disable or destroy; emergencies always destroy
 
+	// IssuedAt is when Persium issued the secret in use, from the
+	// configuration; zero when unknown.
+	IssuedAt time.Time
+
+	// Window is the low-traffic window for promote and retire, such as
+	// "Tue 02:00-04:00 Europe/London"; empty for none.
+	Window string
+
 	LastRetiredAt  time.Time // zero when rotor never retired a secret of it
 	CreatedAt      time.Time // when rotor first saw it in the configuration
 	OpenRotationID string    // "" when no rotation is open
 }
 
 // NextDueAt returns when the credential is next due for rotation: its
-// period after the last retirement, or after rotor first saw it. Periods
-// are exact durations in UTC, so a due date does not move with daylight
-// saving time.
+// period after the last retirement, else after the configured issue date
+// of the secret in use, else after rotor first saw it. Periods are exact
+// durations in UTC, so a due date does not move with daylight saving time.
 func (c Credential) NextDueAt() time.Time {
 	base := c.LastRetiredAt
+	if base.IsZero() {
+		base = c.IssuedAt
+	}
 	if base.IsZero() {
 		base = c.CreatedAt
 	}

@@ -24,6 +24,8 @@ type Store struct {
 	credentials map[string]rotation.Credential
 	rotations   map[string]rotation.Rotation
 	events      []rotation.Event
+
+	reminderRows *reminderTable // created on first use
 }
 
 // New returns an empty store that stamps times with now.

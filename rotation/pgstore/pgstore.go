@@ -94,7 +94,7 @@ func isConnError(err error) bool {
 
 const credentialColumns = `c.id, c.organisation, c.organisation_id::text, c.client_id, c.auth_method,
 	c.rotation_period, c.min_dual_active, c.overlap, c.backend, c.secret_path, c.retire_mode,
-	c.last_retired_at, c.created_at,
+	c.last_retired_at, c.created_at, c.issued_at, c.low_traffic_window,
 	(SELECT r.id::text FROM rotations r WHERE r.credential_id = c.id
 	   AND r.state IN ('requested', 'new_issued', 'dual_active'))`
 
@@ -103,12 +103,12 @@ func scanCredential(row pgx.Row) (rotation.Credential, error) {
 		c                     rotation.Credential
 		period, minDual, over int64
 		retireMode            string
-		lastRetired           *time.Time
+		lastRetired, issued   *time.Time
 		openID                *string
 	)
 	err := row.Scan(&c.ID, &c.Organisation, &c.OrganisationID, &c.ClientID, &c.AuthMethod,
 		&period, &minDual, &over, &c.Backend, &c.SecretPath, &retireMode,
-		&lastRetired, &c.CreatedAt, &openID)
+		&lastRetired, &c.CreatedAt, &issued, &c.Window, &openID)
 	if err != nil {
 		return rotation.Credential{}, err
 	}
@@ -117,6 +117,7 @@ func scanCredential(row pgx.Row) (rotation.Credential, error) {
 	c.Overlap = time.Duration(over) * time.Microsecond
 	c.RetireMode = secretstore.RetireMode(retireMode)
 	c.LastRetiredAt = timeOrZero(lastRetired)
+	c.IssuedAt = timeOrZero(issued)
 	c.CreatedAt = c.CreatedAt.UTC()
 	if openID != nil {
 		c.OpenRotationID = *openID
@@ -131,18 +132,19 @@ func (s *Store) SyncCredentials(ctx context.Context, creds []rotation.Credential
 			_, err := tx.Exec(ctx, `
 				INSERT INTO credentials (id, organisation, organisation_id, client_id, auth_method,
 					rotation_period, min_dual_active, overlap, backend, secret_path, retire_mode,
-					created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+					issued_at, low_traffic_window, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12)
 				ON CONFLICT (id) DO UPDATE SET
 					organisation = EXCLUDED.organisation, organisation_id = EXCLUDED.organisation_id,
 					client_id = EXCLUDED.client_id, auth_method = EXCLUDED.auth_method,
 					rotation_period = EXCLUDED.rotation_period, min_dual_active = EXCLUDED.min_dual_active,
 					overlap = EXCLUDED.overlap, backend = EXCLUDED.backend,
 					secret_path = EXCLUDED.secret_path, retire_mode = EXCLUDED.retire_mode,
+					issued_at = EXCLUDED.issued_at, low_traffic_window = EXCLUDED.low_traffic_window,
 					updated_at = EXCLUDED.updated_at`,
 				c.ID, c.Organisation, c.OrganisationID, c.ClientID, c.AuthMethod,
 				c.RotationPeriod.Microseconds(), c.MinDualActive.Microseconds(), c.Overlap.Microseconds(),
-				c.Backend, c.SecretPath, string(c.RetireMode), now)
+				c.Backend, c.SecretPath, string(c.RetireMode), now, nullTime(c.IssuedAt), c.Window)
 			if err != nil {
 				return fmt.Errorf("sync credential %s: %w", c.ID, err)
 			}
@@ -153,7 +155,7 @@ func (s *Store) SyncCredentials(ctx context.Context, creds []rotation.Credential
 
 func (s *Store) ListCredentials(ctx context.Context) ([]rotation.Credential, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+credentialColumns+` FROM credentials c
-		ORDER BY COALESCE(c.last_retired_at, c.created_at) + c.rotation_period * interval '1 microsecond', c.id`)
+		ORDER BY COALESCE(c.last_retired_at, c.issued_at, c.created_at) + c.rotation_period * interval '1 microsecond', c.id`)
 	if err != nil {
 		return nil, mapError(fmt.Errorf("list credentials: %w", err))
 	}
@@ -422,6 +424,15 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// nullTime returns nil for the zero time, so it is stored as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 func timeOrZero(t *time.Time) time.Time {

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("unfinished steps", func(t *testing.T) { t.Parallel(); testUnfinished(t, newStore) })
 	t.Run("not found", func(t *testing.T) { t.Parallel(); testNotFound(t, newStore) })
 	t.Run("pause and resume", func(t *testing.T) { t.Parallel(); testPause(t, newStore) })
+	t.Run("reminders", func(t *testing.T) { t.Parallel(); testReminders(t, newStore) })
 }
 
 // Credential returns a valid credential with the given id.
@@ -167,6 +168,22 @@ func testCredentials(t *testing.T, newStore NewStore) {
 		t.Errorf("NextDueAt = %v, want %v", got, want)
 	}
 
+	// The configured issue date of the secret in use moves the first due
+	// date, and the window is kept.
+	issued := Credential("cred-b")
+	issued.IssuedAt = created.Add(-80 * 24 * time.Hour)
+	issued.Window = "Tue 02:00-04:00 Europe/London"
+	if err := f.store.SyncCredentials(f.ctx, []rotation.Credential{issued}); err != nil {
+		t.Fatalf("sync with an issue date: %v", err)
+	}
+	gotB, err := f.store.GetCredential(f.ctx, "cred-b")
+	if err != nil {
+		t.Fatalf("GetCredential(cred-b): %v", err)
+	}
+	if want := issued.IssuedAt.Add(90 * 24 * time.Hour); !gotB.NextDueAt().Equal(want) || gotB.Window != issued.Window {
+		t.Errorf("cred-b: next due %v, window %q; want %v, %q", gotB.NextDueAt(), gotB.Window, want, issued.Window)
+	}
+
 	// A second sync updates configured fields and keeps CreatedAt.
 	f.clock.Advance(time.Hour)
 	changed := Credential("cred-a")
@@ -194,7 +211,7 @@ func testCredentials(t *testing.T, newStore NewStore) {
 	for _, c := range list {
 		ids = append(ids, c.ID)
 	}
-	if diff := cmp.Diff([]string{"cred-a", "cred-b"}, ids); diff != "" {
+	if diff := cmp.Diff([]string{"cred-b", "cred-a"}, ids); diff != "" {
 		t.Errorf("ListCredentials ids (-want +got):\n%s", diff)
 	}
 
