@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -41,24 +42,41 @@ type Options struct {
 
 	// Dev, when set, adds the simulated Persium's routes and UI panel.
 	Dev DevPersium
+
+	// Reminders, when set, shows each credential's reminders and the
+	// failed ones on the dashboard.
+	Reminders ReminderLister
+
+	// PublicURL is where operators reach rotor, for links in the calendar
+	// feed. Empty means links relative to the request's host.
+	PublicURL string
+}
+
+// ReminderLister reads the reminders the scheduler planned and sent.
+type ReminderLister interface {
+	ListReminders(ctx context.Context, credentialID string) ([]rotation.Reminder, error)
+	CountFailedReminders(ctx context.Context) (map[string]int, error)
 }
 
 // Server is rotor's HTTP surface.
 type Server struct {
-	svc   *rotation.Service
-	auth  Authenticator
-	log   *slog.Logger
-	now   func() time.Time
-	loc   *time.Location
-	ready func(ctx context.Context) error
-	dev   DevPersium
-	pages *pages
+	svc       *rotation.Service
+	auth      Authenticator
+	log       *slog.Logger
+	now       func() time.Time
+	loc       *time.Location
+	ready     func(ctx context.Context) error
+	dev       DevPersium
+	reminders ReminderLister
+	publicURL string
+	pages     *pages
 }
 
 // New returns a Server. It parses every page template, so a missing or
 // broken template fails here rather than on the first request.
 func New(o Options) (*Server, error) {
-	s := &Server{svc: o.Service, auth: o.Auth, log: o.Logger, now: o.Now, loc: o.Location, ready: o.Ready, dev: o.Dev}
+	s := &Server{svc: o.Service, auth: o.Auth, log: o.Logger, now: o.Now, loc: o.Location, ready: o.Ready, dev: o.Dev,
+		reminders: o.Reminders, publicURL: strings.TrimRight(o.PublicURL, "/")}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -102,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 		r.Use(csrf.Handler)
 		r.Use(s.authenticate)
 		r.Route("/api/v1", s.jsonRoutes)
+		r.Get("/calendar.ics", s.uiHandler(s.calendar))
 		s.uiRoutes(r)
 		if s.dev != nil {
 			s.devRoutes(r)

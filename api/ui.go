@@ -18,6 +18,7 @@ import (
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/secret"
 	"github.com/rotorhq/rotor/web"
+	"github.com/rotorhq/rotor/window"
 )
 
 // pageNames lists every page template. parsePages fails if one is missing.
@@ -48,6 +49,7 @@ func (s *Server) templateFuncs() template.FuncMap {
 			return t.In(s.loc).Format("2006-01-02 15:04 MST")
 		},
 		"duration": formatDuration,
+		"offset":   rotation.DescribeOffset,
 	}
 }
 
@@ -152,6 +154,26 @@ func (s *Server) uiRoutes(r chi.Router) {
 	r.Post("/rotations/{id}/resume", s.uiTransition("", rotation.StepNone, s.uiResume))
 }
 
+// windowView describes a credential's low-traffic window at now.
+type windowView struct {
+	Text      string // the window as configured; empty for none
+	NextStart string // the current or next window's start, in the display zone
+	Inside    bool
+}
+
+func (s *Server) window(c rotation.Credential) windowView {
+	if c.Window == "" {
+		return windowView{}
+	}
+	w, err := window.Parse(c.Window)
+	if err != nil {
+		return windowView{Text: c.Window + " (cannot be read; fix the configuration)"}
+	}
+	now := s.now()
+	start, _ := w.Next(now)
+	return windowView{Text: w.String(), NextStart: start.In(s.loc).Format("2006-01-02 15:04 MST"), Inside: w.Contains(now)}
+}
+
 type dueView struct {
 	NextDue  string
 	DueText  string
@@ -187,11 +209,21 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	type row struct {
 		rotation.Credential
 		dueView
+		Window    windowView
 		OpenState rotation.State
+		Failed    int // reminders that could not be delivered
+	}
+	failed := map[string]int{}
+	if s.reminders != nil {
+		if counts, err := s.reminders.CountFailedReminders(r.Context()); err == nil {
+			failed = counts
+		} else {
+			s.log.WarnContext(r.Context(), "count failed reminders", "error", err)
+		}
 	}
 	rows := make([]row, len(creds))
 	for i, c := range creds {
-		rows[i] = row{Credential: c, dueView: s.due(c)}
+		rows[i] = row{Credential: c, dueView: s.due(c), Window: s.window(c), Failed: failed[c.ID]}
 		if c.OpenRotationID != "" {
 			if open, err := s.svc.Store().GetRotation(r.Context(), c.OpenRotationID); err == nil {
 				rows[i].OpenState = open.State
@@ -218,13 +250,21 @@ func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var reminders []rotation.Reminder
+	if s.reminders != nil {
+		if reminders, err = s.reminders.ListReminders(r.Context(), c.ID); err != nil {
+			return err
+		}
+	}
 	s.render(w, r, http.StatusOK, "credential", struct {
 		page
 		Credential rotation.Credential
 		Due        dueView
+		Window     windowView
 		Rotations  []rotation.Rotation
+		Reminders  []rotation.Reminder
 		CanOperate bool
-	}{s.base(r, c.ID), c, s.due(c), rotations, principal(r.Context()).Role >= RoleOperator})
+	}{s.base(r, c.ID), c, s.due(c), s.window(c), rotations, reminders, principal(r.Context()).Role >= RoleOperator})
 	return nil
 }
 
@@ -268,11 +308,13 @@ func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status i
 		RequestText string
 		RetireText  string
 		RetireEarly bool
+		Window      windowView
 		CanOperate  bool
 	}{
 		page: base, Rotation: rot, Credential: c, Next: next, Events: events,
 		RequestText: rotation.RequestText(c, rot), RetireText: rotation.RetireText(c, rot),
 		RetireEarly: next.Action == "retire" && now.Before(next.After),
+		Window:      s.window(c),
 		CanOperate:  principal(r.Context()).Role >= RoleOperator,
 	})
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/rotorhq/rotor/secret"
 	"github.com/rotorhq/rotor/secretstore"
 	"github.com/rotorhq/rotor/tokencheck"
+	"github.com/rotorhq/rotor/window"
 )
 
 // Limits on operator input.
@@ -262,11 +263,15 @@ func (s *Service) Promote(ctx context.Context, actor, rotationID, reason string)
 	if err := validText("reason", reason, MaxReasonBytes, true); err != nil {
 		return Rotation{}, err
 	}
-	r, _, store, err := s.loadUnpaused(ctx, rotationID, StateNewIssued)
+	r, cred, store, err := s.loadUnpaused(ctx, rotationID, StateNewIssued)
 	if err != nil {
 		return Rotation{}, err
 	}
-	return s.runStep(ctx, r, actor, reason, StepPromote, StateDualActive, ActionPromote, nil,
+	note, err := s.windowGate(cred, "promote", reason)
+	if err != nil {
+		return Rotation{}, err
+	}
+	return s.runStep(ctx, r, actor, reason, StepPromote, StateDualActive, ActionPromote, func() string { return note },
 		func(ctx context.Context) (secretstore.Versions, error) { return store.Promote(ctx, r.ID, r.Versions) })
 }
 
@@ -313,6 +318,11 @@ func (s *Service) Retire(ctx context.Context, actor, rotationID string, in Retir
 	}
 
 	var notes []string
+	if note, err := s.windowGate(cred, "retire", in.Reason); err != nil {
+		return Rotation{}, err
+	} else if note != "" {
+		notes = append(notes, note)
+	}
 	if at := RetireAvailableAt(r, cred); s.now().Before(at) {
 		if in.Reason == "" {
 			return Rotation{}, newError(ErrConflict, "too_early",
@@ -397,6 +407,31 @@ func (s *Service) Cancel(ctx context.Context, actor, rotationID, reason string) 
 	default:
 		return Rotation{}, wrongState(r, StateRequested, StateNewIssued)
 	}
+}
+
+// windowGate checks that now is inside the credential's low-traffic
+// window. Outside it, the action needs a reason, and the returned note
+// records that it went ahead outside the window. A window that does not
+// parse is reported, not ignored.
+func (s *Service) windowGate(c Credential, action, reason string) (string, error) {
+	if c.Window == "" {
+		return "", nil
+	}
+	w, err := window.Parse(c.Window)
+	if err != nil {
+		return "", wrapError(err, ErrInvalid, "invalid_window", "Credential %s has a low-traffic window rotor cannot read; fix it in the configuration.", c.ID)
+	}
+	now := s.now()
+	if w.Contains(now) {
+		return "", nil
+	}
+	start, _ := w.Next(now)
+	if reason == "" {
+		return "", newError(ErrConflict, "outside_window",
+			"It is outside the low-traffic window of credential %s (%s); the next one starts at %s. Wait for it, or give a reason to %s now.",
+			c.ID, w, start.UTC().Format("2006-01-02 15:04 MST"), action)
+	}
+	return fmt.Sprintf("%s outside the low-traffic window (%s)", action, w), nil
 }
 
 // load reads a rotation that must be in state with no step in progress,

@@ -812,3 +812,45 @@ func TestWatchStopsCleanly(t *testing.T) {
 	w.Stop()
 	w.Stop()
 }
+
+// Outside the credential's low-traffic window, promote and retire need a
+// reason, and the audit event says the step went ahead outside it.
+func TestServiceLowTrafficWindow(t *testing.T) {
+	t.Parallel()
+	forEachStore(t, func(t *testing.T, f *fixture) {
+		cred := storetest.Credential("cred-a")
+		cred.Window = "Tue 02:00-04:00 UTC" // the test clock starts on a Sunday
+		if err := f.store.SyncCredentials(f.ctx, []rotation.Credential{cred}); err != nil {
+			t.Fatalf("SyncCredentials: %v", err)
+		}
+		r := f.request(t)
+		f.persiumIssues()
+		if _, err := f.svc.RecordIssued(f.ctx, "alice", r.ID, rotation.IssuedInput{Secret: newSecret}); err != nil {
+			t.Fatalf("RecordIssued: %v", err)
+		}
+
+		_, err := f.svc.Promote(f.ctx, "bob", r.ID, "")
+		wantCode(t, err, rotation.ErrConflict, "outside_window")
+		if !strings.Contains(err.Error(), "2026-03-03 02:00 UTC") {
+			t.Errorf("error %q does not name the next window's start", err)
+		}
+		if _, err := f.svc.Promote(f.ctx, "bob", r.ID, "incident bridge approved an early cutover"); err != nil {
+			t.Fatalf("Promote with a reason: %v", err)
+		}
+		events, err := f.store.ListEvents(f.ctx, r.ID)
+		if err != nil {
+			t.Fatalf("ListEvents: %v", err)
+		}
+		if last := events[len(events)-1]; !strings.Contains(last.Detail, "outside the low-traffic window") {
+			t.Errorf("promote event detail %q does not record the window", last.Detail)
+		}
+
+		// Inside the window no reason is needed.
+		f.clock.Advance(2*24*time.Hour - 9*time.Hour) // Tuesday 00:30
+		f.clock.Advance(2 * time.Hour)                // Tuesday 02:30
+		f.persiumRetires()
+		if _, err := f.svc.Retire(f.ctx, "carol", r.ID, rotation.RetireInput{PersiumConfirmed: true}); err != nil {
+			t.Fatalf("Retire inside the window: %v", err)
+		}
+	})
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/internal/testlog"
+	"github.com/rotorhq/rotor/notify/webhook"
 
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"github.com/jackc/pgx/v5"
@@ -699,4 +700,111 @@ credentials:
 	if all := out + stderr.String(); strings.Contains(all, canary.Reveal()) || strings.Contains(all, awsfake.SecretAccessKey) {
 		t.Errorf("rotor check -online printed a secret or the AWS secret key")
 	}
+}
+
+// rotor serve sends a due reminder through a signed webhook once, shows
+// it on the credential page, and lists the due date in the calendar feed.
+func TestServeSendsReminder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dbURL, _ := pgtest.SchemaURL(t)
+	_, ts, caFile := tokenEndpoint(t, dir)
+	backendYAML, storeYAML, env, _ := setupVault(t, map[string]any{"client_secret": canary.Reveal()})
+
+	const signingKey = "CANARY-signing-key-0123456789abcdef0123456789"
+	type delivery struct {
+		header http.Header
+		body   []byte
+	}
+	deliveries := make(chan delivery, 10)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		deliveries <- delivery{r.Header.Clone(), body}
+	}))
+	t.Cleanup(receiver.Close)
+	env["ROTOR_WEBHOOK_URL"] = receiver.URL + "/hooks/CANARY-path-token"
+	env["ROTOR_WEBHOOK_SIGNING_KEY"] = signingKey
+	env["DATABASE_URL"] = dbURL
+
+	// Issued 80 days ago with a 90-day period: due in 10 days, so the
+	// 14-day reminder is due now and the 7-day one is not.
+	issued := time.Now().UTC().Add(-80 * 24 * time.Hour).Format(time.RFC3339)
+	config := fmt.Sprintf(`persium:
+  token_url: %[1]s/realms/persium/protocol/openid-connect/token
+  api_url: %[1]s/api
+  hosts: [127.0.0.1]
+  ca_file: %[2]s
+server:
+  public_url: https://rotor.internal.example
+backends:
+%[3]schannels:
+  security:
+    type: webhook
+    webhook: {url_env: ROTOR_WEBHOOK_URL, signing_key_env: ROTOR_WEBHOOK_SIGNING_KEY}
+credentials:
+  - id: cred-a
+    organisation: Org A
+    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
+    client_id: client-a
+    issued_at: %[5]s
+    channels: [security]
+    window: daily 02:00-04:00 UTC
+    store:
+      backend: test-backend
+%[4]s`, ts.URL, caFile, backendYAML, storeYAML, issued)
+	configPath := filepath.Join(dir, "rotor.yaml")
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotor := start(t, []string{"serve", "-config", configPath, "-addr", "127.0.0.1:0"}, env)
+
+	var got delivery
+	select {
+	case got = <-deliveries:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no reminder arrived within 20s; log:\n%s", rotor.stderr.String())
+	}
+	if err := webhook.Verify(secret.New(signingKey), got.header.Get(webhook.HeaderTimestamp), got.body, got.header.Get(webhook.HeaderSignature), time.Minute, time.Now()); err != nil {
+		t.Errorf("the reminder's signature does not verify: %v", err)
+	}
+	var payload map[string]any
+	if err := json.Unmarshal(got.body, &payload); err != nil {
+		t.Fatalf("decode the payload: %v", err)
+	}
+	if payload["credential_id"] != "cred-a" || payload["url"] != "https://rotor.internal.example/credentials/cred-a" || got.header.Get(webhook.HeaderIdempotencyKey) == "" {
+		t.Errorf("payload = %v, idempotency key %q", payload, got.header.Get(webhook.HeaderIdempotencyKey))
+	}
+
+	page := fetch(t, rotor.url+"/credentials/cred-a")
+	if !strings.Contains(page, "14 days before the due date") || !strings.Contains(page, "sent") {
+		t.Errorf("the credential page does not list the sent reminder")
+	}
+	cal := fetch(t, rotor.url+"/calendar.ics")
+	if !strings.Contains(cal, "BEGIN:VEVENT") || !strings.Contains(cal, "Rotate the Persium secret of cred-a") || !strings.Contains(cal, "Low-traffic window for cred-a") {
+		t.Errorf("calendar feed lacks the due date or the window:\n%s", cal)
+	}
+
+	select {
+	case extra := <-deliveries:
+		t.Errorf("a second reminder arrived: %s", extra.body)
+	case <-time.After(500 * time.Millisecond):
+	}
+	rotor.stop()
+	if log := rotor.stderr.String(); strings.Contains(log, "CANARY-path-token") || strings.Contains(log, signingKey) {
+		t.Errorf("rotor's log contains the webhook URL's token or the signing key")
+	}
+}
+
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	return string(body)
 }

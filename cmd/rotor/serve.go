@@ -61,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return 1
 	}
 
-	srv, cleanup, err := buildServer(ctx, cfg, getenv, log, *driftInterval)
+	srv, cleanup, err := buildServer(ctx, cfg, *addr, getenv, log, *driftInterval)
 	if err != nil {
 		log.Error("start", "error", err)
 		fmt.Fprintf(stderr, "rotor serve: %v\n", err)
@@ -86,7 +86,7 @@ func requireLoopback(addr string) error {
 
 // buildServer wires rotor for production: Postgres (migrated), the token
 // endpoint checker, one secret store per credential, and the HTTP server.
-func buildServer(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger, driftInterval time.Duration) (*api.Server, func(), error) {
+func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv func(string) string, log *slog.Logger, driftInterval time.Duration) (*api.Server, func(), error) {
 	dbURL := getenv("DATABASE_URL")
 	if dbURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set; set it to the Postgres URL, for example postgres://rotor@127.0.0.1:5432/rotor")
@@ -124,21 +124,31 @@ func buildServer(ctx context.Context, cfg *config.Config, getenv func(string) st
 		// their step, and serving goes on.
 		log.Error("unfinished steps need attention", "error", err)
 	}
-	watch := &rotation.Watch{Service: svc, Interval: driftInterval, Logger: log}
-	watch.Start(ctx)
-	closeStores := cleanup
-	cleanup = func() {
-		watch.Stop()
-		closeStores()
-	}
-
 	loc, err := time.LoadLocation(cfg.Server.TimeZone)
 	if err != nil {
 		loc = time.UTC
 	}
+	channels, err := buildChannels(cfg, getenv, loc, log)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+
+	watch := &rotation.Watch{Service: svc, Interval: driftInterval, Logger: log}
+	watch.Start(ctx)
+	reminders := newScheduler(store, cfg, channels, publicURL(cfg, addr), log)
+	reminders.Start(ctx)
+	closeStores := cleanup
+	cleanup = func() {
+		reminders.Stop()
+		watch.Stop()
+		closeStores()
+	}
+
 	srv, err := api.New(api.Options{
 		Service: svc, Auth: api.Fixed{Name: localOperator(), Role: api.RoleOperator},
 		Logger: log, Location: loc, Ready: readiness(pool),
+		Reminders: store, PublicURL: cfg.Server.PublicURL,
 	})
 	if err != nil {
 		cleanup()
@@ -202,6 +212,7 @@ func credentialsFromConfig(cfg *config.Config) []rotation.Credential {
 			ID: c.ID, Organisation: c.Organisation, OrganisationID: c.OrganisationID, ClientID: c.ClientID,
 			AuthMethod: c.AuthMethod, RotationPeriod: c.RotationPeriod, MinDualActive: c.MinDualActive, Overlap: c.Overlap,
 			Backend: c.Store.Backend, SecretPath: c.Store.Path, RetireMode: secretstore.RetireMode(c.Store.Retire),
+			IssuedAt: c.IssuedAt, Window: c.Window,
 		}
 	}
 	return out
