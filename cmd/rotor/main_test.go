@@ -775,9 +775,18 @@ credentials:
 		t.Errorf("payload = %v, idempotency key %q", payload, got.header.Get(webhook.HeaderIdempotencyKey))
 	}
 
-	page := fetch(t, rotor.url+"/credentials/cred-a")
-	if !strings.Contains(page, "14 days before the due date") || !strings.Contains(page, "sent") {
-		t.Errorf("the credential page does not list the sent reminder")
+	// The scheduler records the delivery after the receiver saw it, so
+	// poll the page until it shows, with a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		page := fetch(t, rotor.url+"/credentials/cred-a")
+		if strings.Contains(page, "14 days before the due date") && strings.Contains(page, "<td>sent") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the credential page does not list the sent reminder:\n%s", page)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	cal := fetch(t, rotor.url+"/calendar.ics")
 	if !strings.Contains(cal, "BEGIN:VEVENT") || !strings.Contains(cal, "Rotate the Persium secret of cred-a") || !strings.Contains(cal, "Low-traffic window for cred-a") {
