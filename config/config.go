@@ -116,6 +116,14 @@ type Reminders struct {
 	OverdueEvery time.Duration
 }
 
+// RemindersFor returns the reminder schedule of credential c.
+func (cfg *Config) RemindersFor(c Credential) Reminders {
+	if c.Reminders != nil {
+		return *c.Reminders
+	}
+	return cfg.Reminders
+}
+
 // DefaultReminders are 14, 7 and 1 days before the due date, on it, and
 // every 7 days while overdue.
 var DefaultReminders = Reminders{
@@ -281,6 +289,10 @@ type Credential struct {
 	// Window is the low-traffic window for promote and retire, such as
 	// "Tue 02:00-04:00 Europe/London"; empty means none.
 	Window string
+
+	// Reminders overrides Config.Reminders for this credential; nil means
+	// the global schedule.
+	Reminders *Reminders
 
 	Store Store
 }

@@ -155,26 +155,17 @@ func (d *decoder) decodeFile(data []byte) *Config {
 		Persium: Persium{Timeout: DefaultTimeout},
 		Server:  Server{Addr: DefaultAddr, TimeZone: DefaultTimeZone},
 	}
-	reminders := Reminders{OverdueEvery: DefaultReminders.OverdueEvery}
-	var before []time.Duration
 	d.mapping("", root,
 		field{"persium", func(key string, n *yaml.Node) { d.persium(key, n, &cfg.Persium) }},
 		field{"server", func(key string, n *yaml.Node) { d.server(key, n, &cfg.Server) }},
 		field{"backends", func(key string, n *yaml.Node) { cfg.Backends = d.backends(key, n) }},
 		field{"channels", func(key string, n *yaml.Node) { cfg.Channels = d.channels(key, n) }},
-		field{"reminders", func(key string, n *yaml.Node) {
-			d.mapping(key, n,
-				field{"before", func(key string, n *yaml.Node) { d.durations(key, n, &before) }},
-				field{"overdue_every", func(key string, n *yaml.Node) { d.duration(key, n, &reminders.OverdueEvery) }},
-			)
-		}},
+		field{"reminders", func(key string, n *yaml.Node) { cfg.Reminders = d.reminders(key, n) }},
 		field{"credentials", func(key string, n *yaml.Node) { cfg.Credentials = d.credentials(key, n) }},
 	)
-	reminders.Before = before
-	if reminders.Before == nil {
-		reminders.Before = slices.Clone(DefaultReminders.Before)
+	if cfg.Reminders.Before == nil {
+		cfg.Reminders = Reminders{Before: slices.Clone(DefaultReminders.Before), OverdueEvery: DefaultReminders.OverdueEvery}
 	}
-	cfg.Reminders = reminders
 	return cfg
 }
 
@@ -438,6 +429,20 @@ func (d *decoder) channels(path string, n *yaml.Node) map[string]Channel {
 	return channels
 }
 
+// reminders decodes a reminder schedule; keys the file leaves out take
+// DefaultReminders' values.
+func (d *decoder) reminders(path string, n *yaml.Node) Reminders {
+	r := Reminders{OverdueEvery: DefaultReminders.OverdueEvery}
+	d.mapping(path, n,
+		field{"before", func(key string, n *yaml.Node) { d.durations(key, n, &r.Before) }},
+		field{"overdue_every", func(key string, n *yaml.Node) { d.duration(key, n, &r.OverdueEvery) }},
+	)
+	if r.Before == nil {
+		r.Before = slices.Clone(DefaultReminders.Before)
+	}
+	return r
+}
+
 // durations decodes a list of durations.
 func (d *decoder) durations(key string, n *yaml.Node, dst *[]time.Duration) {
 	n = d.resolve(n)
@@ -603,6 +608,10 @@ func (d *decoder) credential(path string, n *yaml.Node) Credential {
 		field{"issued_at", func(key string, v *yaml.Node) { d.date(key, v, &c.IssuedAt) }},
 		field{"channels", func(key string, v *yaml.Node) { d.strs(key, v, &c.Channels) }},
 		field{"window", func(key string, v *yaml.Node) { d.str(key, v, &c.Window) }},
+		field{"reminders", func(key string, v *yaml.Node) {
+			r := d.reminders(key, v)
+			c.Reminders = &r
+		}},
 		field{"store", func(key string, v *yaml.Node) { d.store(key, v, &c.Store) }},
 	)
 	return c

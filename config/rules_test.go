@@ -705,6 +705,9 @@ func TestParseSchedule(t *testing.T) {
 	if !c.IssuedAt.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) || len(c.Channels) != 2 || c.Window != "Tue 02:00-04:00 Europe/London" {
 		t.Errorf("credential schedule: issued %v, channels %v, window %q", c.IssuedAt, c.Channels, c.Window)
 	}
+	if got := cfg.RemindersFor(c); got.OverdueEvery != 48*time.Hour {
+		t.Errorf("credential without its own schedule: %+v, want the global one", got)
+	}
 	if cfg.Server.PublicURL != "https://rotor.internal.example" {
 		t.Errorf("public_url = %q", cfg.Server.PublicURL)
 	}
@@ -755,6 +758,11 @@ func TestParseScheduleRules(t *testing.T) {
 			name:  "reminder offset twice",
 			edits: withChannels("before: [30d, 7d, 0d]", "before: [7d, 7d]"),
 			want:  []wantProblem{{"reminders.before[1]", "before:", []string{"7d appears twice"}}},
+		},
+		{
+			name:  "credential reminders override",
+			edits: withChannels("    client_id: client-a\n", "    client_id: client-a\n    reminders:\n      before: [-24h]\n"),
+			want:  []wantProblem{{"credentials[0].reminders.before[0]", "before: [-24h]", []string{"is negative"}}},
 		},
 		{
 			name:  "overdue reminders too often",

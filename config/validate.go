@@ -464,6 +464,9 @@ func (v *validator) credential(key string, c Credential) {
 			v.add(key+".window", "%v", err)
 		}
 	}
+	if c.Reminders != nil {
+		v.schedule(key+".reminders", *c.Reminders)
+	}
 }
 
 // channelChoice lists the configured channels for a message.
@@ -544,9 +547,13 @@ func (v *validator) reminders() {
 	if r.Before == nil && r.OverdueEvery == 0 {
 		return // not set in code: SetDefaults fills in DefaultReminders
 	}
+	v.schedule("reminders", r)
+}
+
+func (v *validator) schedule(prefix string, r Reminders) {
 	seen := map[time.Duration]bool{}
 	for i, d := range r.Before {
-		key := fmt.Sprintf("reminders.before[%d]", i)
+		key := fmt.Sprintf("%s.before[%d]", prefix, i)
 		switch {
 		case d < 0:
 			v.add(key, "%s is negative; list times before the due date, such as 14d, and 0d for the due date itself", formatDuration(d))
@@ -556,7 +563,7 @@ func (v *validator) reminders() {
 		seen[d] = true
 	}
 	if r.OverdueEvery < time.Hour {
-		v.add("reminders.overdue_every", "%s is shorter than 1h; remind at most once an hour while overdue, such as 7d", formatDuration(r.OverdueEvery))
+		v.add(prefix+".overdue_every", "%s is shorter than 1h; remind at most once an hour while overdue, such as 7d", formatDuration(r.OverdueEvery))
 	}
 }
 

@@ -78,10 +78,13 @@ func buildChannels(cfg *config.Config, getenv func(string) string, loc *time.Loc
 // credentials and channels. Links in messages point at publicURL.
 func newScheduler(store scheduler.Store, cfg *config.Config, channels map[string]notify.Channel, publicURL string, log *slog.Logger) *scheduler.Scheduler {
 	byCredential := make(map[string][]string, len(cfg.Credentials))
+	schedules := make(map[string]rotation.ReminderSchedule, len(cfg.Credentials))
 	for _, c := range cfg.Credentials {
 		byCredential[c.ID] = c.Channels
+		r := cfg.RemindersFor(c)
+		schedules[c.ID] = rotation.ReminderSchedule{Before: r.Before, OverdueEvery: r.OverdueEvery}
 	}
-	schedule := rotation.ReminderSchedule{Before: cfg.Reminders.Before, OverdueEvery: cfg.Reminders.OverdueEvery}
+	global := rotation.ReminderSchedule{Before: cfg.Reminders.Before, OverdueEvery: cfg.Reminders.OverdueEvery}
 
 	send := func(ctx context.Context, channel string, m scheduler.Message, key string) error {
 		ch, ok := channels[channel]
@@ -103,8 +106,13 @@ func newScheduler(store scheduler.Store, cfg *config.Config, channels map[string
 		Store:    store,
 		Sender:   scheduler.SenderFunc(send),
 		Channels: func(id string) []string { return byCredential[id] },
-		Schedule: func(string) rotation.ReminderSchedule { return schedule },
-		Logger:   log.With("component", "reminders"),
+		Schedule: func(id string) rotation.ReminderSchedule {
+			if s, ok := schedules[id]; ok {
+				return s
+			}
+			return global
+		},
+		Logger: log.With("component", "reminders"),
 	}
 }
 
