@@ -293,7 +293,7 @@ func (d *decoder) mapping(path string, n *yaml.Node, fields ...field) {
 		seen[name] = keyNode.Line
 
 		if looksSecret(name) {
-			d.problem(key, keyNode.Line, secretKeyMessage)
+			d.problem(key, keyNode.Line, "%s", secretKeyAdvice(key))
 			continue
 		}
 		fieldIndex, known := index[name]
@@ -334,7 +334,7 @@ func (d *decoder) scanSecrets(path string, n *yaml.Node) {
 			}
 			key := joinKey(path, keySegment(keyNode.Value))
 			if looksSecret(keyNode.Value) {
-				d.problem(key, keyNode.Line, secretKeyMessage)
+				d.problem(key, keyNode.Line, "%s", secretKeyAdvice(key))
 				continue
 			}
 			d.scanSecrets(key, value)
@@ -348,6 +348,21 @@ func (d *decoder) scanSecrets(path string, n *yaml.Node) {
 
 const secretKeyMessage = "looks like a secret, and rotor's configuration never holds secrets; " +
 	"keep the client secret in the secrets manager, and give rotor its own credentials (such as VAULT_TOKEN) in the environment"
+
+// secretKeyAdvice returns the message for a secret-looking key: under
+// channels it points at the *_env keys that name environment variables,
+// and under a Vault login at secret_id_file.
+func secretKeyAdvice(key string) string {
+	switch {
+	case strings.HasPrefix(key, "channels."):
+		return "looks like a secret, and rotor's configuration never holds secrets; " +
+			"put it in an environment variable and name the variable with password_env, url_env or signing_key_env"
+	case strings.Contains(key, ".vault.auth."):
+		return "looks like a secret, and rotor's configuration never holds secrets; " +
+			"put the AppRole secret_id in a file named by secret_id_file, or in VAULT_SECRET_ID"
+	}
+	return secretKeyMessage
+}
 
 // secretWords are key names, and suffixes after an underscore, that mark a
 // secret.

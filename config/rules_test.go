@@ -675,7 +675,7 @@ const channelsBlock = `channels:
       url_env: ROTOR_WEBHOOK_URL
       signing_key_env: ROTOR_WEBHOOK_SIGNING_KEY
 reminders:
-  before: [30d, 7d, 0d]
+  before: [20d, 7d, 0d]
   overdue_every: 2d
 credentials:
 `
@@ -697,7 +697,7 @@ func TestParseSchedule(t *testing.T) {
 	if got := cfg.Channels["sec-hook"].Webhook.SigningKeyEnv; got != "ROTOR_WEBHOOK_SIGNING_KEY" {
 		t.Errorf("webhook signing key env = %q", got)
 	}
-	want := Reminders{Before: []time.Duration{30 * 24 * time.Hour, 7 * 24 * time.Hour, 0}, OverdueEvery: 48 * time.Hour}
+	want := Reminders{Before: []time.Duration{20 * 24 * time.Hour, 7 * 24 * time.Hour, 0}, OverdueEvery: 48 * time.Hour}
 	if diff := cmp.Diff(want, cfg.Reminders); diff != "" {
 		t.Errorf("reminders (-want +got):\n%s", diff)
 	}
@@ -756,13 +756,28 @@ func TestParseScheduleRules(t *testing.T) {
 		},
 		{
 			name:  "reminder offset twice",
-			edits: withChannels("before: [30d, 7d, 0d]", "before: [7d, 7d]"),
+			edits: withChannels("before: [20d, 7d, 0d]", "before: [7d, 7d]"),
 			want:  []wantProblem{{"reminders.before[1]", "before:", []string{"7d appears twice"}}},
 		},
 		{
 			name:  "credential reminders override",
 			edits: withChannels("    client_id: client-a\n", "    client_id: client-a\n    reminders:\n      before: [-24h]\n"),
 			want:  []wantProblem{{"credentials[0].reminders.before[0]", "before: [-24h]", []string{"is negative"}}},
+		},
+		{
+			name:  "issued_at in the future",
+			edits: withChannels("    client_id: client-a\n", "    client_id: client-a\n    issued_at: 2999-01-01\n"),
+			want:  []wantProblem{{"credentials[0].issued_at", "issued_at: 2999", []string{"2999-01-01 is in the future"}}},
+		},
+		{
+			name:  "reminder before the previous rotation",
+			edits: withChannels("before: [20d, 7d, 0d]", "before: [45d, 7d, 0d]"),
+			want:  []wantProblem{{"reminders.before[0]", "before:", []string{"45d is not shorter than the rotation period 30d of credential cred-b"}}},
+		},
+		{
+			name:  "smtp password in the file",
+			edits: withChannels("      password_env: ROTOR_SMTP_PASSWORD\n", "      password_env: ROTOR_SMTP_PASSWORD\n      password: hunter2\n"),
+			want:  []wantProblem{{"channels.oncall-mail.smtp.password", "password: hunter2", []string{"password_env"}}},
 		},
 		{
 			name:  "overdue reminders too often",

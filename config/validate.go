@@ -467,6 +467,18 @@ func (v *validator) credential(key string, c Credential) {
 	if c.Reminders != nil {
 		v.schedule(key+".reminders", *c.Reminders)
 	}
+	for i, d := range v.c.RemindersFor(c).Before {
+		if c.RotationPeriod >= MinRotationPeriod && d >= c.RotationPeriod {
+			k := fmt.Sprintf("reminders.before[%d]", i)
+			if c.Reminders != nil {
+				k = key + "." + k
+			}
+			v.add(k, "%s is not shorter than the rotation period %s of credential %s, so it would fall before the previous rotation; shorten it", formatDuration(d), formatDuration(c.RotationPeriod), c.ID)
+		}
+	}
+	if !c.IssuedAt.IsZero() && c.IssuedAt.After(time.Now().Add(24*time.Hour)) {
+		v.add(key+".issued_at", "%s is in the future; give the date Persium issued the secret in use", c.IssuedAt.Format("2006-01-02"))
+	}
 }
 
 // channelChoice lists the configured channels for a message.

@@ -2,19 +2,22 @@ package main
 
 import (
 	"context"
+	"maps"
 	"net"
+	"slices"
+
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
 
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
-	"fmt"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"io"
-	"log/slog"
-	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 
@@ -144,8 +147,16 @@ func checkOnline(ctx context.Context, getenv func(string) string) func(cfg *conf
 			}
 			fmt.Fprintf(stdout, "%s: OK\n", where)
 		}
+		for _, name := range slices.Sorted(maps.Keys(cfg.Channels)) {
+			if _, err := buildChannel(name, cfg.Channels[name], getenv, time.UTC, slog.New(slog.DiscardHandler)); err != nil {
+				failed++
+				fmt.Fprintf(stdout, "%v\n", err)
+				continue
+			}
+			fmt.Fprintf(stdout, "channel %s: OK\n", name)
+		}
 		if failed > 0 {
-			fmt.Fprintf(stderr, "rotor check: the configuration is valid, but %d of %d secrets failed the online check (unreachable, or not safe to rotate); fix them before a rotation starts\n", failed, len(cfg.Credentials))
+			fmt.Fprintf(stderr, "rotor check: the configuration is valid, but %d of %d secrets and channels failed the online check; fix them before a rotation starts\n", failed, len(cfg.Credentials)+len(cfg.Channels))
 			return 1
 		}
 		return 0

@@ -585,6 +585,10 @@ backends:
   approle:
     type: vault
     vault: {address: %[1]s, mount: secret, auth: {method: approle, role_id: role-rotor, secret_id_file: %[2]s}}
+channels:
+  unsigned:
+    type: webhook
+    webhook: {url_env: ROTOR_WEBHOOK_URL, signing_key_env: ROTOR_WEBHOOK_KEY_UNSET}
 credentials:
 `, vault.URL(), secretIDFile) + credential("good", "kv2", "persium/good") + credential("missing", "kv2", "persium/nothing-here") +
 		credential("old-mount", "kv1", "persium/old-mount") + credential("by-approle", "approle", "persium/good")
@@ -594,7 +598,7 @@ credentials:
 	}
 
 	var stdout, stderr bytes.Buffer
-	env := map[string]string{"VAULT_TOKEN": vault.Token()}
+	env := map[string]string{"VAULT_TOKEN": vault.Token(), "ROTOR_WEBHOOK_URL": "https://hooks.example/CANARY-hook-token"}
 	code := run(context.Background(), []string{"check", "-online", "-config", path}, &stdout, &stderr, func(k string) string { return env[k] })
 	t.Logf("rotor check -online output:\n%s", stdout.String())
 	if code != 1 {
@@ -606,6 +610,7 @@ credentials:
 		"credential missing (backend kv2, persium/nothing-here): ",
 		"credential old-mount (backend kv1, persium/old-mount): ",
 		"credential by-approle (backend approle, persium/good): OK",
+		"channel unsigned: the environment variable ROTOR_WEBHOOK_KEY_UNSET, which holds the webhook signing key, is not set",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -614,7 +619,7 @@ credentials:
 	if !strings.Contains(out, "legacy") || strings.Contains(out, "old-mount): OK") {
 		t.Errorf("the KV version 1 mount is not reported by name:\n%s", out)
 	}
-	if all := out + stderr.String(); strings.Contains(all, canary.Reveal()) || strings.Contains(all, vault.Token()) || strings.Contains(all, "CANARY-secret-id") {
+	if all := out + stderr.String(); strings.Contains(all, canary.Reveal()) || strings.Contains(all, vault.Token()) || strings.Contains(all, "CANARY-secret-id") || strings.Contains(all, "CANARY-hook-token") {
 		t.Errorf("rotor check -online printed a secret or the Vault token")
 	}
 }

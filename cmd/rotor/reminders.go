@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,55 +25,65 @@ import (
 // rotor at start-up rather than at the first reminder.
 func buildChannels(cfg *config.Config, getenv func(string) string, loc *time.Location, log *slog.Logger) (map[string]notify.Channel, error) {
 	out := make(map[string]notify.Channel, len(cfg.Channels))
-	for name, c := range cfg.Channels {
-		env := func(variable, what string) (secret.Value, error) {
-			v := getenv(variable)
-			if v == "" {
-				return secret.Value{}, fmt.Errorf("channel %s: the environment variable %s, which holds %s, is not set", name, variable, what)
-			}
-			return secret.New(v), nil
-		}
-		log := log.With("channel", name)
-		var (
-			ch  notify.Channel
-			err error
-		)
-		switch c.Type {
-		case config.ChannelSMTP:
-			host, portText, _ := net.SplitHostPort(c.SMTP.Address)
-			port, _ := strconv.Atoi(portText)
-			var password secret.Value
-			if c.SMTP.PasswordEnv != "" {
-				if password, err = env(c.SMTP.PasswordEnv, "the SMTP password"); err != nil {
-					return nil, err
-				}
-			}
-			ch, err = smtp.New(smtp.Config{Name: name, Host: host, Port: port, Username: c.SMTP.Username, Password: password,
-				From: c.SMTP.From, To: c.SMTP.To, Location: loc, Logger: log, AllowPlainLoopback: config.IsLoopback(host)})
-		case config.ChannelSlack:
-			var url secret.Value
-			if url, err = env(c.Slack.URLEnv, "the Slack webhook URL"); err != nil {
-				return nil, err
-			}
-			ch, err = slack.New(slack.Config{Name: name, WebhookURL: url, Location: loc, Logger: log})
-		case config.ChannelWebhook:
-			var url, key secret.Value
-			if url, err = env(c.Webhook.URLEnv, "the webhook URL"); err != nil {
-				return nil, err
-			}
-			if key, err = env(c.Webhook.SigningKeyEnv, "the webhook signing key"); err != nil {
-				return nil, err
-			}
-			ch, err = webhook.New(webhook.Config{Name: name, URL: url, SigningKey: key, Location: loc, Logger: log, AllowLoopbackHTTP: true})
-		default:
-			return nil, fmt.Errorf("channel %s: unknown type %q", name, c.Type)
-		}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Channels)) {
+		ch, err := buildChannel(name, cfg.Channels[name], getenv, loc, log)
 		if err != nil {
-			return nil, fmt.Errorf("channel %s: %w", name, err)
+			return nil, err
 		}
 		out[name] = ch
 	}
 	return out, nil
+}
+
+// buildChannel opens one channel. Errors name the channel and the
+// environment variable, never a value read from it.
+func buildChannel(name string, c config.Channel, getenv func(string) string, loc *time.Location, log *slog.Logger) (notify.Channel, error) {
+	env := func(variable, what string) (secret.Value, error) {
+		v := getenv(variable)
+		if v == "" {
+			return secret.Value{}, fmt.Errorf("channel %s: the environment variable %s, which holds %s, is not set", name, variable, what)
+		}
+		return secret.New(v), nil
+	}
+	log = log.With("channel", name)
+	var (
+		ch  notify.Channel
+		err error
+	)
+	switch c.Type {
+	case config.ChannelSMTP:
+		host, portText, _ := net.SplitHostPort(c.SMTP.Address)
+		port, _ := strconv.Atoi(portText)
+		var password secret.Value
+		if c.SMTP.PasswordEnv != "" {
+			if password, err = env(c.SMTP.PasswordEnv, "the SMTP password"); err != nil {
+				return nil, err
+			}
+		}
+		ch, err = smtp.New(smtp.Config{Name: name, Host: host, Port: port, Username: c.SMTP.Username, Password: password,
+			From: c.SMTP.From, To: c.SMTP.To, Location: loc, Logger: log, AllowPlainLoopback: config.IsLoopback(host)})
+	case config.ChannelSlack:
+		var url secret.Value
+		if url, err = env(c.Slack.URLEnv, "the Slack webhook URL"); err != nil {
+			return nil, err
+		}
+		ch, err = slack.New(slack.Config{Name: name, WebhookURL: url, Location: loc, Logger: log})
+	case config.ChannelWebhook:
+		var url, key secret.Value
+		if url, err = env(c.Webhook.URLEnv, "the webhook URL"); err != nil {
+			return nil, err
+		}
+		if key, err = env(c.Webhook.SigningKeyEnv, "the webhook signing key"); err != nil {
+			return nil, err
+		}
+		ch, err = webhook.New(webhook.Config{Name: name, URL: url, SigningKey: key, Location: loc, Logger: log, AllowLoopbackHTTP: true})
+	default:
+		return nil, fmt.Errorf("channel %s: unknown type %q", name, c.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("channel %s: %w", name, err)
+	}
+	return ch, nil
 }
 
 // newScheduler returns the reminder scheduler for the configured
