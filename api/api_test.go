@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -52,6 +53,7 @@ type fixture struct {
 	backend *memory.Store
 	clock   *storetest.Clock
 	logs    *testlog.Buffer
+	urgent  *urgentNotifier
 
 	mu     sync.Mutex
 	bodies []string // every response body, for the canary search
@@ -82,8 +84,10 @@ func setup(t *testing.T) *fixture {
 	if err := store.SyncCredentials(context.Background(), []rotation.Credential{cred}); err != nil {
 		t.Fatalf("SyncCredentials: %v", err)
 	}
+	urgent := &urgentNotifier{}
 	svc := rotation.NewService(rotation.Options{
 		Store: store, Secrets: map[string]rotation.SecretStore{"cred-a": backend}, Checker: checker, Now: clock.Now, Logger: log,
+		Notifier: urgent,
 	})
 	srv, err := api.New(api.Options{Service: svc, Auth: roleHeader{}, Logger: log, Now: clock.Now, Dev: sim})
 	if err != nil {
@@ -92,7 +96,7 @@ func setup(t *testing.T) *fixture {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 
-	f := &fixture{t: t, server: hs, sim: sim, backend: backend, clock: clock, logs: logs}
+	f := &fixture{t: t, server: hs, sim: sim, backend: backend, clock: clock, logs: logs, urgent: urgent}
 	t.Cleanup(f.assertNoCanary)
 	return f
 }
@@ -102,7 +106,7 @@ func setup(t *testing.T) *fixture {
 func (f *fixture) assertNoCanary() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	haystack := f.logs.String() + strings.Join(f.bodies, "\n")
+	haystack := f.logs.String() + strings.Join(f.bodies, "\n") + f.urgent.text()
 	if !strings.Contains(haystack, `"msg":"http request"`) {
 		f.t.Errorf("the canary search saw no request log; it would miss a leak")
 	}
@@ -302,8 +306,12 @@ func TestConcurrentPromoteRequests(t *testing.T) {
 }
 
 // mutatingRoutes lists every state-changing route with a valid body.
-func mutatingRoutes(rotationID string) []struct{ path, body string } {
+func mutatingRoutes(rotationID, incidentID string) []struct{ path, body string } {
 	return []struct{ path, body string }{
+		{"/api/v1/credentials/cred-a/incidents", `{"what":"other","detected_at":"2026-03-01T09:00:00Z"}`},
+		{"/api/v1/rotations/" + rotationID + "/force-revoked", `{}`},
+		{"/api/v1/incidents/" + incidentID + "/checklist", `{"title":"CI caches"}`},
+		{"/api/v1/incidents/" + incidentID + "/checklist/1/done", `{"note":"clean"}`},
 		{"/api/v1/credentials/cred-a/rotations", `{"kind":"manual"}`},
 		{"/api/v1/rotations/" + rotationID + "/issued", `{"secret":"x"}`},
 		{"/api/v1/rotations/" + rotationID + "/promote", `{}`},
@@ -320,12 +328,14 @@ func TestMutatingRoutesRefuseBadRequests(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	id := f.requestRotation(t)
+	incidentID := f.reportIncident(t, `{"what":"public_commit","detected_at":"2026-03-01T09:00:00Z"}`)["id"].(string)
 	before := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id, "", "").json(t)["revision"]
 	if before == nil {
 		t.Fatalf("the rotation has no revision")
 	}
+	incidentBefore := f.do("viewer", http.MethodGet, "/api/v1/incidents/"+incidentID, "", "").json(t)
 
-	for _, route := range mutatingRoutes(id) {
+	for _, route := range mutatingRoutes(id, incidentID) {
 		t.Run(route.path, func(t *testing.T) {
 			if resp := f.do("", http.MethodPost, route.path, "application/json", route.body); resp.status != http.StatusUnauthorized || resp.errorCode(t) != "unauthenticated" {
 				t.Errorf("unauthenticated: %d %s, want 401", resp.status, resp.body)
@@ -366,6 +376,12 @@ func TestMutatingRoutesRefuseBadRequests(t *testing.T) {
 	after := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id, "", "").json(t)["revision"]
 	if before != after {
 		t.Errorf("refused requests changed the rotation: revision %v → %v", before, after)
+	}
+	incidentAfter := f.do("viewer", http.MethodGet, "/api/v1/incidents/"+incidentID, "", "").json(t)
+	for _, field := range []string{"checklist", "items_left", "status", "old_revoked_at"} {
+		if fmt.Sprint(incidentBefore[field]) != fmt.Sprint(incidentAfter[field]) {
+			t.Errorf("refused requests changed the incident's %s: %v → %v", field, incidentBefore[field], incidentAfter[field])
+		}
 	}
 }
 

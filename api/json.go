@@ -35,6 +35,11 @@ func (s *Server) jsonRoutes(r chi.Router) {
 	r.Post("/rotations/{id}/retire", s.jsonHandler(s.retire))
 	r.Post("/rotations/{id}/cancel", s.jsonHandler(s.cancel))
 	r.Post("/rotations/{id}/resume", s.jsonHandler(s.resume))
+	r.Post("/rotations/{id}/force-revoked", s.jsonHandler(s.forceRevoked))
+	r.Post("/credentials/{id}/incidents", s.jsonHandler(s.reportIncident))
+	r.Get("/incidents/{id}", s.jsonHandler(s.getIncident))
+	r.Post("/incidents/{id}/checklist", s.jsonHandler(s.addChecklistItem))
+	r.Post("/incidents/{id}/checklist/{item}/done", s.jsonHandler(s.completeChecklistItem))
 }
 
 // jsonHandler adapts a handler that returns an error.
@@ -199,6 +204,7 @@ type rotationJSON struct {
 	CancelledAt  *time.Time           `json:"cancelled_at"`
 	PausedAt     *time.Time           `json:"paused_at"`
 	PauseReason  string               `json:"pause_reason,omitempty"`
+	OldRevokedAt *time.Time           `json:"old_revoked_at"`
 
 	// Warnings are set only in the response to the request that caused
 	// them, such as the one that recorded the issued secret.
@@ -215,6 +221,7 @@ func toRotationJSON(r rotation.Rotation, c rotation.Credential, now time.Time) r
 		IssuedAt: timePtr(r.IssuedAt), PromotedAt: timePtr(r.PromotedAt),
 		RetiredAt: timePtr(r.RetiredAt), CancelledAt: timePtr(r.CancelledAt),
 		PausedAt: timePtr(r.PausedAt), PauseReason: r.PauseReason,
+		OldRevokedAt: timePtr(r.OldRevokedAt),
 	}
 	if r.Step != rotation.StepNone {
 		step := string(r.Step)

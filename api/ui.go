@@ -22,7 +22,7 @@ import (
 )
 
 // pageNames lists every page template. parsePages fails if one is missing.
-var pageNames = []string{"dashboard", "credential", "rotation", "issued", "error"}
+var pageNames = []string{"dashboard", "credential", "rotation", "issued", "incident", "error"}
 
 type pages struct {
 	byName map[string]*template.Template
@@ -115,6 +115,11 @@ var notices = map[string]string{
 	"rolledback":              "Rolled back: consumers read the old secret again.",
 	"cancelled":               "Rotation cancelled.",
 	"persium-retired":         "The simulated Persium retired the old secret.",
+	"reported":                "Compromise reported, and the emergency rotation is open. Send Persium the urgent request below now, then follow the rotation's next step.",
+	"force-revoked":           "Recorded: Persium revoked the old secret. Consumers on it fail until you promote, so promote and retire no longer wait for the low-traffic window or the minimum time in dual_active.",
+	"item-added":              "Checklist item added.",
+	"item-done":               "Checklist item ticked; the tick is in the audit log with your name.",
+	"incident-closed":         "Checklist item ticked. The rotation is retired and every item is done, so the incident is closed.",
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, message string) {
@@ -152,6 +157,13 @@ func (s *Server) uiRoutes(r chi.Router) {
 	r.Post("/rotations/{id}/retire", s.uiTransition(rotation.StateOldRetired, rotation.StepRetire, s.uiRetire))
 	r.Post("/rotations/{id}/cancel", s.uiTransition(rotation.StateCancelled, rotation.StepDiscard, s.uiCancel))
 	r.Post("/rotations/{id}/resume", s.uiTransition("", rotation.StepNone, s.uiResume))
+	r.Post("/rotations/{id}/force-revoked", s.uiTransition("", rotation.StepNone, s.uiForceRevoked))
+	r.Post("/incidents", s.uiHandler(s.uiReport))
+	r.Post("/credentials/{id}/incidents", s.uiHandler(s.uiReport))
+	r.Get("/incidents/{id}", s.uiHandler(s.incidentPage))
+	r.Get("/incidents/{id}.md", s.uiHandler(s.incidentMarkdown))
+	r.Post("/incidents/{id}/checklist", s.uiHandler(s.uiAddItem))
+	r.Post("/incidents/{id}/checklist/{item}/done", s.uiHandler(s.uiCompleteItem))
 }
 
 // windowView describes a credential's low-traffic window at now.
@@ -230,11 +242,20 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+
+	incidents, err := s.svc.ListIncidents(r.Context(), "")
+	if err != nil {
+		return err
+	}
+
 	s.render(w, r, http.StatusOK, "dashboard", struct {
 		page
 		Credentials []row
 		Zone        string
-	}{s.base(r, "Credentials"), rows, s.loc.String()})
+		Incidents   []rotation.Incident
+		Whats       []rotation.IncidentWhat
+		CanOperate  bool
+	}{s.base(r, "Credentials"), rows, s.loc.String(), incidents, rotation.IncidentWhats, principal(r.Context()).Role >= RoleOperator})
 	return nil
 }
 
@@ -256,6 +277,10 @@ func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	incidents, err := s.svc.ListIncidents(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, "credential", struct {
 		page
 		Credential rotation.Credential
@@ -264,7 +289,11 @@ func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
 		Rotations  []rotation.Rotation
 		Reminders  []rotation.Reminder
 		CanOperate bool
-	}{s.base(r, c.ID), c, s.due(c), s.window(c), rotations, reminders, principal(r.Context()).Role >= RoleOperator})
+		Incidents  []rotation.Incident
+		Whats      []rotation.IncidentWhat
+		Zone       string
+	}{s.base(r, c.ID), c, s.due(c), s.window(c), rotations, reminders, principal(r.Context()).Role >= RoleOperator,
+		incidents, rotation.IncidentWhats, s.loc.String()})
 	return nil
 }
 
@@ -291,6 +320,15 @@ func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status i
 		return err
 	}
 
+	inc, hasIncident, err := s.svc.IncidentOfRotation(r.Context(), rot.ID)
+	if err != nil {
+		return err
+	}
+	var incident *rotation.Incident
+	if hasIncident {
+		incident = &inc
+	}
+
 	now := s.now()
 	next := rotation.Next(rot, c, now)
 	base := s.base(r, "Rotation of "+c.ID)
@@ -310,9 +348,10 @@ func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status i
 		RetireEarly bool
 		Window      windowView
 		CanOperate  bool
+		Incident    *rotation.Incident
 	}{
-		page: base, Rotation: rot, Credential: c, Next: next, Events: events,
-		RequestText: rotation.RequestText(c, rot), RetireText: rotation.RetireText(c, rot),
+		page: base, Rotation: rot, Credential: c, Next: next, Events: events, Incident: incident,
+		RequestText: rotation.RequestText(c, rot, incident), RetireText: rotation.RetireText(c, rot),
 		RetireEarly: next.Action == "retire" && now.Before(next.After),
 		Window:      s.window(c),
 		CanOperate:  principal(r.Context()).Role >= RoleOperator,

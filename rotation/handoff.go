@@ -30,6 +30,10 @@ func Next(r Rotation, c Credential, now time.Time) NextAction {
 		return NextAction{Action: "record_issued", Title: "Paste the new secret from Persium",
 			Detail: "Send Persium the request below. When Persium sends the new secret, paste it here: rotor checks it at the token endpoint and stages it without changing what consumers read."}
 	case StateNewIssued:
+		if !r.OldRevokedAt.IsZero() {
+			return NextAction{Action: "promote", Title: "Promote the new secret now",
+				Detail: "Persium revoked the old secret, so consumers fail until they read the new one. Promote now: the low-traffic window does not apply, and retire is offered right after promotion."}
+		}
 		return NextAction{Action: "promote", Title: "Promote the new secret",
 			Detail: "Promoting makes consumers read the new secret. The old one stays readable and valid at Persium until retirement. Plan it in a low-traffic window."}
 	case StateDualActive:
@@ -44,8 +48,12 @@ func Next(r Rotation, c Credential, now time.Time) NextAction {
 }
 
 // RequestText returns the message an operator sends Persium to ask for a
-// new secret. It contains no secret.
-func RequestText(c Credential, r Rotation) string {
+// new secret, or, when inc is not nil, the urgent request after a reported
+// compromise. It contains no secret.
+func RequestText(c Credential, r Rotation, inc *Incident) string {
+	if inc != nil {
+		return urgentRequestText(c, r, *inc)
+	}
 	var b strings.Builder
 	urgency := ""
 	if r.Kind == KindEmergency {
@@ -90,4 +98,50 @@ func kindReason(r Rotation) string {
 		return r.Reason
 	}
 	return "routine rotation"
+}
+
+// urgentRequestText returns the request to Persium after a reported
+// compromise. It requests a new secret only while the rotation is
+// requested, because once Persium issued one, a second would invalidate
+// it. It always states whether to revoke the old secret now, and what that
+// costs.
+//
+// TODO: the operator sends the text. Send it to Persium's support address
+// through an SMTP channel when the configuration names one, and record it.
+func urgentRequestText(c Credential, r Rotation, inc Incident) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Subject: URGENT: suspected compromise of the client secret of %s (client %s)\n\n", c.Organisation, c.ClientID)
+	fmt.Fprintf(&b, "Hello Persium support,\n\n")
+	fmt.Fprintf(&b, "we treat the client secret of our machine-to-machine client as compromised: %s. We have no evidence of abuse yet.\n\n", inc.What.Describe())
+	fmt.Fprintf(&b, "Organisation: %s\nOrganisation ID: %s\nClient ID: %s\n", c.Organisation, c.OrganisationID, c.ClientID)
+	fmt.Fprintf(&b, "Detected: %s\n", inc.DetectedAt.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "Reported to us: %s by %s\n", inc.ReportedAt.UTC().Format("2006-01-02 15:04 UTC"), inc.ReportedBy)
+	if inc.Reference != "" {
+		fmt.Fprintf(&b, "Our incident reference: %s\n", inc.Reference)
+	}
+	fmt.Fprintf(&b, "rotor reference: incident %s, rotation %s\n", inc.ID, r.ID)
+	if r.Ticket != "" {
+		fmt.Fprintf(&b, "Your ticket: %s\n", r.Ticket)
+	}
+	b.WriteString("\n")
+
+	issued := r.State != StateRequested
+	if issued {
+		b.WriteString("You have already issued a new secret for this client in our open rotation, and we hold it. Please do not issue another one: a second new secret would invalidate the one we are deploying.\n\n")
+	} else {
+		b.WriteString("Please issue a new client secret now, and only one: this is our only open request for this client.\n\n")
+	}
+
+	if inc.ForceRevoke {
+		if issued {
+			b.WriteString("Please revoke the previous (compromised) secret now, without waiting for our signal. ")
+		} else {
+			b.WriteString("Please revoke the current (compromised) secret now, as you issue the new one, without waiting for our signal. ")
+		}
+		b.WriteString("We accept the consequence: every consumer still using the old secret fails to get tokens until we have deployed the new one. Please confirm when the old secret no longer works.\n\n")
+	} else {
+		b.WriteString("Please keep the old secret valid for now: we have chosen not to have it revoked at once, because consumers still using it would fail until we have deployed the new one. We will deploy the new secret as fast as we can and then ask you to retire the old one; please act on that request at once.\n\n")
+	}
+	b.WriteString("Thank you.\n")
+	return b.String()
 }

@@ -123,6 +123,13 @@ type Rotation struct {
 	PauseReason   string
 	DriftAccepted string
 
+	// OldRevokedAt is when an operator recorded that Persium revoked the
+	// old secret before promotion, as it may after a compromise. From then
+	// on consumers of the old secret fail, so promote and retire no longer
+	// wait for the low-traffic window or the minimum time in dual_active.
+	// Zero when not revoked early.
+	OldRevokedAt time.Time
+
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	IssuedAt    time.Time // zero until new_issued
@@ -192,6 +199,8 @@ const (
 	ActionStepFailed Action = "step_failed" // a secrets-manager write failed; the state did not change
 	ActionPaused     Action = "paused"      // the secret changed outside rotor; transitions wait
 	ActionResumed    Action = "resumed"     // an operator resumed a paused rotation
+	ActionEscalated  Action = "escalated"   // a reported compromise made an open rotation an emergency
+	ActionOldRevoked Action = "old_revoked" // Persium revoked the old secret before promotion
 )
 
 // Event is one append-only audit record: who did what to a rotation, when,

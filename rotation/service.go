@@ -37,12 +37,15 @@ type Checker interface {
 // and completes the step in a second change. A crash between the two leaves
 // the step for Recover.
 type Service struct {
-	store       Store
-	secrets     map[string]SecretStore
-	checker     Checker
-	now         func() time.Time
-	log         *slog.Logger
-	stepTimeout time.Duration
+	store         Store
+	incidents     IncidentStore // nil when store keeps no incidents
+	secrets       map[string]SecretStore
+	checker       Checker
+	notifier      Notifier // nil when no channel is configured
+	now           func() time.Time
+	log           *slog.Logger
+	stepTimeout   time.Duration
+	notifyTimeout time.Duration
 }
 
 // Options configure a Service.
@@ -57,11 +60,26 @@ type Options struct {
 	// context detached from the request, so a client that goes away does
 	// not abort it half-way. Default 30s.
 	StepTimeout time.Duration
+
+	// Notifier sends the urgent message of a reported compromise to the
+	// credential's channels. Without one, each report records that no
+	// channel was notified.
+	Notifier Notifier
+
+	// NotifyTimeout bounds the urgent messages of one report, all channels
+	// together; the report itself is recorded before they are sent.
+	// Default 15s.
+	NotifyTimeout time.Duration
 }
 
 // NewService returns a Service.
 func NewService(o Options) *Service {
-	s := &Service{store: o.Store, secrets: o.Secrets, checker: o.Checker, now: o.Now, log: o.Logger, stepTimeout: o.StepTimeout}
+	s := &Service{store: o.Store, secrets: o.Secrets, checker: o.Checker, notifier: o.Notifier,
+		now: o.Now, log: o.Logger, stepTimeout: o.StepTimeout, notifyTimeout: o.NotifyTimeout}
+	s.incidents, _ = o.Store.(IncidentStore)
+	if s.notifyTimeout <= 0 {
+		s.notifyTimeout = 15 * time.Second
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -267,7 +285,7 @@ func (s *Service) Promote(ctx context.Context, actor, rotationID, reason string)
 	if err != nil {
 		return Rotation{}, err
 	}
-	note, err := s.windowGate(cred, "promote", reason)
+	note, err := s.windowGate(cred, "promote", gateReason(r, reason))
 	if err != nil {
 		return Rotation{}, err
 	}
@@ -284,6 +302,11 @@ func (s *Service) Rollback(ctx context.Context, actor, rotationID, reason string
 	if err != nil {
 		return Rotation{}, err
 	}
+	if !r.OldRevokedAt.IsZero() {
+		return Rotation{}, newError(ErrConflict, "old_secret_revoked",
+			"Persium revoked the old secret of rotation %s on %s, so rolling back would point consumers at a secret that no longer works. Fix the new secret's deployment instead.",
+			r.ID, r.OldRevokedAt.UTC().Format(time.RFC3339))
+	}
 	return s.runStep(ctx, r, actor, reason, StepRollback, StateNewIssued, ActionRollback, nil,
 		func(ctx context.Context) (secretstore.Versions, error) { return store.Rollback(ctx, r.ID, r.Versions) })
 }
@@ -295,9 +318,24 @@ type RetireInput struct {
 }
 
 // RetireAvailableAt returns the earliest time retire is offered without a
-// reason.
+// reason: the minimum time in dual_active after promotion, or promotion
+// itself when Persium revoked the old secret early, because no consumer
+// can still use it.
 func RetireAvailableAt(r Rotation, c Credential) time.Time {
+	if !r.OldRevokedAt.IsZero() {
+		return r.PromotedAt
+	}
 	return r.PromotedAt.Add(c.MinDualActive)
+}
+
+// gateReason returns the reason that lets promote and retire past the
+// low-traffic window: the operator's, or the early revocation of the old
+// secret, after which consumers of it fail whatever the time of day.
+func gateReason(r Rotation, reason string) string {
+	if reason == "" && !r.OldRevokedAt.IsZero() {
+		return "Persium revoked the old secret early"
+	}
+	return reason
 }
 
 // Retire ends a rotation after Persium retired the old secret. In one check
@@ -318,10 +356,13 @@ func (s *Service) Retire(ctx context.Context, actor, rotationID string, in Retir
 	}
 
 	var notes []string
-	if note, err := s.windowGate(cred, "retire", in.Reason); err != nil {
+	if note, err := s.windowGate(cred, "retire", gateReason(r, in.Reason)); err != nil {
 		return Rotation{}, err
 	} else if note != "" {
 		notes = append(notes, note)
+	}
+	if !r.OldRevokedAt.IsZero() && s.now().Before(r.PromotedAt.Add(cred.MinDualActive)) {
+		notes = append(notes, fmt.Sprintf("retired without waiting for the minimum time in dual_active (%s): Persium revoked the old secret before promotion", cred.MinDualActive))
 	}
 	if at := RetireAvailableAt(r, cred); s.now().Before(at) {
 		if in.Reason == "" {

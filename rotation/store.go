@@ -79,6 +79,10 @@ type Change struct {
 	Resume      bool
 	AcceptDrift string
 
+	// OldRevoked records that Persium revoked the old secret, at the
+	// change's instant. A rotation keeps the first such time.
+	OldRevoked bool
+
 	// Event is appended in the same transaction when not nil. The store
 	// fills RotationID, CredentialID, At, From and To.
 	Event *Event
@@ -144,6 +148,8 @@ func CheckInvariants(r Rotation) error {
 		return fmt.Errorf("rotation %s: pause time and reason must be set together", r.ID)
 	case !r.PausedAt.IsZero() && r.State != StateNewIssued && r.State != StateDualActive:
 		return fmt.Errorf("rotation %s: only a new_issued or dual_active rotation can be paused", r.ID)
+	case !r.OldRevokedAt.IsZero() && !r.PromotedAt.IsZero() && r.PromotedAt.Before(r.OldRevokedAt):
+		return fmt.Errorf("rotation %s: the old secret can be recorded as revoked only before promotion", r.ID)
 	}
 	return nil
 }
@@ -175,6 +181,9 @@ func (c Change) Result(r Rotation, now time.Time) Rotation {
 	}
 	if c.Versions != nil {
 		r.Versions = *c.Versions
+	}
+	if c.OldRevoked && r.OldRevokedAt.IsZero() {
+		r.OldRevokedAt = now
 	}
 	switch {
 	case c.Pause != "":

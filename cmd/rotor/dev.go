@@ -106,7 +106,8 @@ func buildDev(ctx context.Context, log *slog.Logger) (*api.Server, func(), error
 		return nil, nil, fmt.Errorf("load demo credentials: %w", err)
 	}
 
-	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log})
+	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log,
+		Notifier: logNotifier{log: log.With("component", "urgent_notifier")}})
 	srv, err := api.New(api.Options{
 		Service: svc, Auth: api.Fixed{Name: "dev", Role: api.RoleOperator}, Logger: log, Dev: sim,
 	})
@@ -115,6 +116,19 @@ func buildDev(ctx context.Context, log *slog.Logger) (*api.Server, func(), error
 		return nil, nil, err
 	}
 	return srv, func() { tlsSim.Close() }, nil
+}
+
+// logNotifier replaces notification channels in `rotor dev`, which
+// configures none. It writes each urgent message's subject to the log and
+// reports it delivered on a channel named "log".
+type logNotifier struct {
+	log *slog.Logger
+}
+
+// NotifyUrgent logs m and reports one delivery.
+func (n logNotifier) NotifyUrgent(ctx context.Context, m rotation.UrgentMessage) []rotation.Delivery {
+	n.log.WarnContext(ctx, "urgent message", "incident_id", m.IncidentID, "credential_id", m.Credential.ID, "subject", m.Subject)
+	return []rotation.Delivery{{Channel: "log"}}
 }
 
 // randomSecret returns a 32-byte random secret, URL-safe Base64 encoded.

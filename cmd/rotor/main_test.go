@@ -168,6 +168,9 @@ type consumerView interface {
 	// oldReadable reports whether the version that held the old secret can
 	// still be read by a consumer that asks for it.
 	oldReadable(t *testing.T, secret string) bool
+	// oldDestroyed reports whether the backend no longer holds the old
+	// secret in any version that can be read or restored.
+	oldDestroyed(t *testing.T, secret string) bool
 }
 
 var backendCases = []backendCase{
@@ -226,6 +229,11 @@ func (v awsView) oldReadable(t *testing.T, old string) bool {
 	return false
 }
 
+// oldDestroyed is oldReadable's negation. Secrets Manager cannot destroy
+// one version, so an emergency retirement removes every label from it, and
+// AWS deletes it later, as the README documents.
+func (v awsView) oldDestroyed(t *testing.T, old string) bool { return !v.oldReadable(t, old) }
+
 type vaultView struct {
 	fake *vaultfake.Server
 }
@@ -257,6 +265,18 @@ func (v vaultView) oldReadable(t *testing.T, old string) bool {
 		}
 	}
 	return false
+}
+
+// oldDestroyed reports whether every version that held the old secret was
+// destroyed, not only soft-deleted.
+func (v vaultView) oldDestroyed(t *testing.T, old string) bool {
+	sec, _ := v.fake.Secret("secret", "persium/cred-a")
+	for _, ver := range sec.Versions {
+		if ver.Data != nil && decodeDoc(t, ver.Data)["client_secret"] == old {
+			return false
+		}
+	}
+	return true
 }
 
 type gcpView struct {
@@ -297,6 +317,18 @@ func (v gcpView) oldReadable(t *testing.T, old string) bool {
 		}
 	}
 	return false
+}
+
+// oldDestroyed reports whether every version that held the old secret is
+// DESTROYED, not only DISABLED.
+func (v gcpView) oldDestroyed(t *testing.T, old string) bool {
+	sec, _ := v.fake.Secret(v.name)
+	for _, ver := range sec.Versions {
+		if ver.Data != nil && decodeDoc(t, ver.Data)["client_secret"] == old {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeDoc(t *testing.T, data []byte) map[string]any {
@@ -821,4 +853,168 @@ func fetch(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
 	}
 	return string(body)
+}
+
+// A compromise reported while a rotation is new_issued, end to end for
+// every backend. `rotor serve` escalates the rotation and alerts the
+// credential's webhook channel at once. After Persium's early revocation it
+// promotes and retires without waiting, and destroys the old secret in the
+// backend. The incident stays open until its checklist is done. No secret
+// reaches the logs, responses, database or the alert.
+func TestServeIncidentEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, bc := range backendCases {
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			testServeIncident(t, bc)
+		})
+	}
+}
+
+func testServeIncident(t *testing.T, bc backendCase) {
+	dir := t.TempDir()
+	dbURL, schema := pgtest.SchemaURL(t)
+	sim, ts, caFile := tokenEndpoint(t, dir)
+	sim.AddClient("client-a", canary)
+	backendYAML, storeYAML, env, view := bc.setup(t, map[string]any{"client_id": "client-a", "client_secret": canary.Reveal()})
+
+	const signingKey = "CANARY-incident-signing-key-0123456789abcdef"
+	deliveries := make(chan []byte, 10)
+	var delivered strings.Builder
+	var deliveredMu sync.Mutex
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify(secret.New(signingKey), r.Header.Get(webhook.HeaderTimestamp), body, r.Header.Get(webhook.HeaderSignature), time.Minute, time.Now()); err != nil {
+			t.Errorf("an alert's signature does not verify: %v", err)
+		}
+		deliveredMu.Lock()
+		delivered.Write(body)
+		deliveredMu.Unlock()
+		deliveries <- body
+	}))
+	t.Cleanup(receiver.Close)
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["DATABASE_URL"] = dbURL
+	env["ROTOR_WEBHOOK_URL"] = receiver.URL + "/hooks/CANARY-incident-path"
+	env["ROTOR_WEBHOOK_SIGNING_KEY"] = signingKey
+
+	config := fmt.Sprintf(`persium:
+  token_url: %[1]s/realms/persium/protocol/openid-connect/token
+  api_url: %[1]s/api
+  hosts: [127.0.0.1]
+  ca_file: %[2]s
+server:
+  public_url: https://rotor.internal.example
+backends:
+%[3]schannels:
+  security:
+    type: webhook
+    webhook: {url_env: ROTOR_WEBHOOK_URL, signing_key_env: ROTOR_WEBHOOK_SIGNING_KEY}
+credentials:
+  - id: cred-a
+    organisation: Org A
+    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
+    client_id: client-a
+    min_dual_active: 1h
+    channels: [security]
+    store:
+      backend: test-backend
+%[4]s`, ts.URL, caFile, backendYAML, storeYAML)
+	configPath := filepath.Join(dir, "rotor.yaml")
+	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rotor := start(t, []string{"serve", "-config", configPath, "-addr", "127.0.0.1:0", "-debug"}, env)
+
+	id := rotor.must(http.StatusCreated, http.MethodPost, "/api/v1/credentials/cred-a/rotations", `{"kind":"scheduled"}`)["id"].(string)
+	newSecret, err := sim.Issue("client-a")
+	if err != nil {
+		t.Fatalf("Issue: %v", err)
+	}
+	body, _ := json.Marshal(map[string]string{"secret": newSecret.Reveal()})
+	rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/issued", string(body))
+
+	detected := time.Now().UTC().Add(-10 * time.Minute).Format(time.RFC3339)
+	inc := rotor.must(http.StatusCreated, http.MethodPost, "/api/v1/credentials/cred-a/incidents",
+		`{"what":"public_commit","detected_at":"`+detected+`","reference":"INC-42","force_revoke":true}`)
+	incidentID := inc["id"].(string)
+	if inc["rotation_id"] != id || inc["escalated"] != true || inc["rotation_state"] != "new_issued" {
+		t.Errorf("incident = %v, want rotation %s escalated in new_issued", inc, id)
+	}
+	if notes, _ := inc["notifications"].([]any); len(notes) != 1 || notes[0].(map[string]any)["status"] != "sent" {
+		t.Errorf("notifications = %v, want the security channel sent", inc["notifications"])
+	}
+	select {
+	case got := <-deliveries:
+		var payload map[string]any
+		if err := json.Unmarshal(got, &payload); err != nil {
+			t.Fatalf("decode the alert: %v", err)
+		}
+		if payload["kind"] != "urgent" || payload["url"] != "https://rotor.internal.example/incidents/"+incidentID ||
+			!strings.Contains(payload["subject"].(string), "URGENT") || !strings.Contains(payload["text"].(string), "client-a") {
+			t.Errorf("alert payload = %v", payload)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no alert reached the webhook channel; log:\n%s", rotor.stderr.String())
+	}
+
+	if err := sim.RetireOld("client-a"); err != nil {
+		t.Fatalf("RetireOld: %v", err)
+	}
+	rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/force-revoked", "")
+	rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/promote", "")
+	if r := rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true}`); r["state"] != "old_retired" {
+		t.Fatalf("after retire: %v", r["state"])
+	}
+	if !view.oldDestroyed(t, canary.Reveal()) {
+		t.Errorf("the %s backend still holds the old secret after an emergency retirement", bc.name)
+	}
+	if view.current(t)["client_secret"] != newSecret.Reveal() {
+		t.Errorf("consumers do not read the new secret after retirement")
+	}
+
+	if got := rotor.must(http.StatusOK, http.MethodGet, "/api/v1/incidents/"+incidentID, "")["status"]; got != "open" {
+		t.Errorf("incident after retirement: %v, want open until the checklist is done", got)
+	}
+	for _, item := range []string{"1", "2", "3"} {
+		rotor.must(http.StatusOK, http.MethodPost, "/api/v1/incidents/"+incidentID+"/checklist/"+item+"/done", `{"note":"searched and cleaned"}`)
+	}
+	if got := rotor.must(http.StatusOK, http.MethodGet, "/api/v1/incidents/"+incidentID, "")["status"]; got != "closed" {
+		t.Errorf("incident after the checklist: %v, want closed", got)
+	}
+	rotor.call(http.MethodGet, "/incidents/"+incidentID, "")
+	rotor.call(http.MethodGet, "/incidents/"+incidentID+".md", "")
+	rotor.call(http.MethodGet, "/rotations/"+id, "")
+
+	events := rotor.must(http.StatusOK, http.MethodGet, "/api/v1/rotations/"+id+"/events", "")["events"].([]any)
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	if got, want := strings.Join(actions, ","), "request,issue,escalated,old_revoked,promote,retire"; got != want {
+		t.Errorf("audit events %s, want %s", got, want)
+	}
+
+	rotor.stop()
+	dump := dumpSchema(t, schema)
+	if !strings.Contains(dump, incidentID) || !strings.Contains(dump, "searched and cleaned") {
+		t.Fatalf("the database dump does not contain the incident; the canary search would miss a leak")
+	}
+	rotor.mu.Lock()
+	deliveredMu.Lock()
+	written := rotor.stderr.String() + "\n" + strings.Join(rotor.bodies, "\n") + "\n" + dump + "\n" + delivered.String()
+	deliveredMu.Unlock()
+	rotor.mu.Unlock()
+	for _, s := range []secret.Value{canary, newSecret} {
+		for name, form := range leakForms("client-a", s) {
+			if strings.Contains(written, form) {
+				t.Errorf("a secret (%s form) appears in rotor's logs, responses, database or alert", name)
+			}
+		}
+	}
+	if strings.Contains(written, "CANARY-incident-path") || strings.Contains(written, signingKey) {
+		t.Errorf("rotor's output contains the webhook URL's path or its signing key")
+	}
 }

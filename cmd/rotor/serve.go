@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os/user"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,6 +21,7 @@ import (
 	"github.com/rotorhq/rotor/api"
 	"github.com/rotorhq/rotor/config"
 	"github.com/rotorhq/rotor/migrations"
+	"github.com/rotorhq/rotor/notify"
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/rotation/pgstore"
 	"github.com/rotorhq/rotor/secretstore"
@@ -118,12 +122,6 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 		cleanup()
 		return nil, nil, fmt.Errorf("sync credentials from the configuration: %w", err)
 	}
-	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log})
-	if err := svc.Recover(ctx); err != nil {
-		// Each unfinished step is logged; the rotations stay visible with
-		// their step, and serving goes on.
-		log.Error("unfinished steps need attention", "error", err)
-	}
 	loc, err := time.LoadLocation(cfg.Server.TimeZone)
 	if err != nil {
 		loc = time.UTC
@@ -132,6 +130,13 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 	if err != nil {
 		cleanup()
 		return nil, nil, err
+	}
+	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log,
+		Notifier: newChannelNotifier(cfg, channels, publicURL(cfg, addr))})
+	if err := svc.Recover(ctx); err != nil {
+		// Each unfinished step is logged; the rotations stay visible with
+		// their step, and serving goes on.
+		log.Error("unfinished steps need attention", "error", err)
 	}
 
 	watch := &rotation.Watch{Service: svc, Interval: driftInterval, Logger: log}
@@ -155,6 +160,49 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 		return nil, nil, err
 	}
 	return srv, cleanup, nil
+}
+
+// channelNotifier sends the urgent message of a reported compromise through
+// the channels that the configuration lists for the credential: the same
+// channels, built once, that carry its reminders.
+type channelNotifier struct {
+	channels     map[string]notify.Channel
+	byCredential map[string][]string
+	publicURL    string
+}
+
+func newChannelNotifier(cfg *config.Config, channels map[string]notify.Channel, publicURL string) channelNotifier {
+	byCredential := make(map[string][]string, len(cfg.Credentials))
+	for _, c := range cfg.Credentials {
+		byCredential[c.ID] = c.Channels
+	}
+	return channelNotifier{channels: channels, byCredential: byCredential, publicURL: publicURL}
+}
+
+// NotifyUrgent sends m on every channel of its credential at once, one
+// attempt each, and waits for all of them. Each channel gets its own
+// idempotency key derived from m's, as reminders do.
+func (n channelNotifier) NotifyUrgent(ctx context.Context, m rotation.UrgentMessage) []rotation.Delivery {
+	names := n.byCredential[m.Credential.ID]
+	out := make([]rotation.Delivery, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		out[i].Channel = name
+		ch, ok := n.channels[name]
+		if !ok {
+			out[i].Err = fmt.Errorf("channel %s is not configured", name)
+			continue
+		}
+		key := sha256.Sum256([]byte(m.IdempotencyKey + "|" + name))
+		msg := notify.Message{
+			Kind: notify.KindUrgent, CredentialID: m.Credential.ID, Organisation: m.Credential.Organisation, ClientID: m.Credential.ClientID,
+			URL: n.publicURL + m.Path, Subject: m.Subject, Text: m.Text + "\nOpen in rotor: " + n.publicURL + m.Path + "\n",
+			IdempotencyKey: hex.EncodeToString(key[:16]),
+		}
+		wg.Go(func() { out[i].Err = ch.Send(ctx, msg) })
+	}
+	wg.Wait()
+	return out
 }
 
 // localOperator names the person behind a loopback-only rotor in audit

@@ -26,6 +26,7 @@ type Store struct {
 	events      []rotation.Event
 
 	reminderRows *reminderTable // created on first use
+	incidentRows *incidentTable // created on first use
 }
 
 // New returns an empty store that stamps times with now.
@@ -187,6 +188,7 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 		cred := s.credentials[r.CredentialID]
 		cred.LastRetiredAt = now
 		s.credentials[r.CredentialID] = cred
+		s.closeIncidentOfRotation(r.ID, now)
 	}
 	return next, nil
 }

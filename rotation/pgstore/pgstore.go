@@ -177,7 +177,7 @@ func (s *Store) GetCredential(ctx context.Context, id string) (rotation.Credenti
 const rotationColumns = `id::text, credential_id, kind, state, version, reason, ticket, requested_by,
 	step, step_by, step_reason, step_started_at, old_version, staged_version, new_version,
 	created_at, updated_at, issued_at, promoted_at, retired_at, cancelled_at,
-	paused_at, pause_reason, drift_accepted`
+	paused_at, pause_reason, drift_accepted, old_revoked_at`
 
 func scanRotation(row pgx.Row) (rotation.Rotation, error) {
 	var (
@@ -186,13 +186,13 @@ func scanRotation(row pgx.Row) (rotation.Rotation, error) {
 		step, stepBy, stepReason                  *string
 		oldV, stagedV, newV                       *string
 		stepStarted, issued, promoted, retired, c *time.Time
-		paused                                    *time.Time
+		paused, oldRevoked                        *time.Time
 		pauseReason                               *string
 	)
 	err := row.Scan(&r.ID, &r.CredentialID, &kind, &state, &r.Version, &r.Reason, &r.Ticket, &r.RequestedBy,
 		&step, &stepBy, &stepReason, &stepStarted, &oldV, &stagedV, &newV,
 		&r.CreatedAt, &r.UpdatedAt, &issued, &promoted, &retired, &c,
-		&paused, &pauseReason, &r.DriftAccepted)
+		&paused, &pauseReason, &r.DriftAccepted, &oldRevoked)
 	if err != nil {
 		return rotation.Rotation{}, err
 	}
@@ -208,6 +208,7 @@ func scanRotation(row pgx.Row) (rotation.Rotation, error) {
 	r.IssuedAt, r.PromotedAt = timeOrZero(issued), timeOrZero(promoted)
 	r.RetiredAt, r.CancelledAt = timeOrZero(retired), timeOrZero(c)
 	r.PausedAt, r.PauseReason = timeOrZero(paused), deref(pauseReason)
+	r.OldRevokedAt = timeOrZero(oldRevoked)
 	return r, nil
 }
 
@@ -323,6 +324,7 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 					WHEN $15 OR $5::rotation_state <> state THEN NULL
 					ELSE pause_reason END,
 				drift_accepted = CASE WHEN $15 THEN $16 ELSE drift_accepted END,
+				old_revoked_at = CASE WHEN $17 THEN COALESCE(old_revoked_at, $6) ELSE old_revoked_at END,
 				version = version + 1,
 				updated_at = $6
 			WHERE id = $1 AND state = $2 AND version = $3 AND step IS NOT DISTINCT FROM NULLIF($4, '')::rotation_step
@@ -330,7 +332,7 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 			c.RotationID, string(c.From), c.Version, string(c.Step),
 			string(c.To), now, string(c.NewStep), c.StepBy, c.StepReason,
 			setVersions, string(v.Old), string(v.Staged), string(v.New),
-			c.Pause, c.Resume && c.Pause == "", c.AcceptDrift))
+			c.Pause, c.Resume && c.Pause == "", c.AcceptDrift, c.OldRevoked))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return s.explainMiss(ctx, tx, c)
 		}
@@ -347,6 +349,9 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 			_, err := tx.Exec(ctx, `UPDATE credentials SET last_retired_at = $2, updated_at = $2 WHERE id = $1`, out.CredentialID, now)
 			if err != nil {
 				return fmt.Errorf("record retirement on credential %s: %w", out.CredentialID, err)
+			}
+			if err := closeIncidentOfRotation(ctx, tx, out.ID, now); err != nil {
+				return err
 			}
 		}
 		return nil

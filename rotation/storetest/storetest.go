@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("not found", func(t *testing.T) { t.Parallel(); testNotFound(t, newStore) })
 	t.Run("pause and resume", func(t *testing.T) { t.Parallel(); testPause(t, newStore) })
 	t.Run("reminders", func(t *testing.T) { t.Parallel(); testReminders(t, newStore) })
+	t.Run("incidents", func(t *testing.T) { t.Parallel(); testIncidents(t, newStore) })
 }
 
 // Credential returns a valid credential with the given id.
