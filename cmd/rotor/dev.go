@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/rotorhq/rotor/api"
@@ -76,7 +77,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // buildDev wires rotor in memory: the memory rotation store, one memory
 // secret store per demo credential, and the simulated Persium served over
 // HTTPS with a certificate that only rotor's checker trusts.
-func buildDev(ctx context.Context, log *slog.Logger) (*api.Server, func(), error) {
+func buildDev(ctx context.Context, log *slog.Logger) (http.Handler, func(), error) {
 	sim := persiumsim.New(persiumsim.Options{Logger: log.With("component", "simulated_persium")})
 	tlsSim, err := persiumsim.NewTLS(sim, log)
 	if err != nil {
@@ -106,6 +107,12 @@ func buildDev(ctx context.Context, log *slog.Logger) (*api.Server, func(), error
 		return nil, nil, fmt.Errorf("load demo credentials: %w", err)
 	}
 
+	m, err := newMetrics(store, nil, log)
+	if err != nil {
+		tlsSim.Close()
+		return nil, nil, err
+	}
+	secrets = instrumentSecrets(m, secrets, creds)
 	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log,
 		Notifier: logNotifier{log: log.With("component", "urgent_notifier")}})
 	srv, err := api.New(api.Options{
@@ -115,7 +122,7 @@ func buildDev(ctx context.Context, log *slog.Logger) (*api.Server, func(), error
 		tlsSim.Close()
 		return nil, nil, err
 	}
-	return srv, func() { tlsSim.Close() }, nil
+	return withMetrics(srv.Handler(), m), func() { tlsSim.Close() }, nil
 }
 
 // logNotifier replaces notification channels in `rotor dev`, which

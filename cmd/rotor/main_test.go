@@ -534,6 +534,17 @@ func TestDevWalkthrough(t *testing.T) {
 			t.Errorf("%s: state %v after retire", credID, r["state"])
 		}
 	}
+
+	exposition := fetch(t, rotor.url+"/metrics")
+	for _, want := range []string{
+		`rotor_backend_calls_total{backend="memory",op="promote",result="ok"} 2`,
+		`rotor_http_requests_total{method="POST",route="/api/v1/rotations/{id}/retire",status="200"} 2`,
+		`rotor_credential_days_until_due{credential_id="acme-prod"}`,
+	} {
+		if !strings.Contains(exposition, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 func TestCheckCommandRejectsHTTP(t *testing.T) {

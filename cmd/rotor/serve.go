@@ -90,7 +90,7 @@ func requireLoopback(addr string) error {
 
 // buildServer wires rotor for production: Postgres (migrated), the token
 // endpoint checker, one secret store per credential, and the HTTP server.
-func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv func(string) string, log *slog.Logger, driftInterval time.Duration) (*api.Server, func(), error) {
+func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv func(string) string, log *slog.Logger, driftInterval time.Duration) (http.Handler, func(), error) {
 	dbURL := getenv("DATABASE_URL")
 	if dbURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set; set it to the Postgres URL, for example postgres://rotor@127.0.0.1:5432/rotor")
@@ -131,6 +131,12 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 		cleanup()
 		return nil, nil, err
 	}
+	m, err := newMetrics(store, channelNames(cfg), log)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	secrets = instrumentSecrets(m, secrets, credentialsFromConfig(cfg))
 	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log,
 		Notifier: newChannelNotifier(cfg, channels, publicURL(cfg, addr))})
 	if err := svc.Recover(ctx); err != nil {
@@ -142,6 +148,7 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 	watch := &rotation.Watch{Service: svc, Interval: driftInterval, Logger: log}
 	watch.Start(ctx)
 	reminders := newScheduler(store, cfg, channels, publicURL(cfg, addr), log)
+	reminders.Sender = m.InstrumentSender(reminders.Sender)
 	reminders.Start(ctx)
 	closeStores := cleanup
 	cleanup = func() {
@@ -159,7 +166,7 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 		cleanup()
 		return nil, nil, err
 	}
-	return srv, cleanup, nil
+	return withMetrics(srv.Handler(), m), cleanup, nil
 }
 
 // channelNotifier sends the urgent message of a reported compromise through
@@ -268,7 +275,7 @@ func credentialsFromConfig(cfg *config.Config) []rotation.Credential {
 
 // listenAndServe serves until ctx ends, then shuts down gracefully: new
 // connections stop, and requests in flight get up to 30 seconds to finish.
-func listenAndServe(ctx context.Context, addr string, srv *api.Server, stdout, stderr io.Writer, log *slog.Logger) int {
+func listenAndServe(ctx context.Context, addr string, h http.Handler, stdout, stderr io.Writer, log *slog.Logger) int {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("listen", "addr", addr, "error", err)
@@ -276,7 +283,7 @@ func listenAndServe(ctx context.Context, addr string, srv *api.Server, stdout, s
 		return 1
 	}
 	hs := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      90 * time.Second,
