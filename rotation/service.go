@@ -599,7 +599,7 @@ func (s *Service) runStep(ctx context.Context, r Rotation, actor, reason string,
 // because the secret itself was never persisted.
 //
 // NOTE: Recover takes every unfinished step as abandoned. rotor serve calls
-// it once at start-up, which is right for one process; with several
+// it once at start-up, which is right for one process. With several
 // processes on one database it could repeat a step that another process
 // is still making.
 func (s *Service) Recover(ctx context.Context) error {

@@ -653,7 +653,7 @@ credentials:
 		"credential missing (backend kv2, persium/nothing-here): ",
 		"credential old-mount (backend kv1, persium/old-mount): ",
 		"credential by-approle (backend approle, persium/good): OK",
-		"channel unsigned: the environment variable ROTOR_WEBHOOK_KEY_UNSET, which holds the webhook signing key, is not set",
+		"channel unsigned: the environment variable ROTOR_WEBHOOK_KEY_UNSET, which holds the webhook signing key, is missing or empty",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

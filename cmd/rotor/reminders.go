@@ -41,7 +41,7 @@ func buildChannel(name string, c config.Channel, getenv func(string) string, loc
 	env := func(variable, what string) (secret.Value, error) {
 		v := getenv(variable)
 		if v == "" {
-			return secret.Value{}, fmt.Errorf("channel %s: the environment variable %s, which holds %s, is not set", name, variable, what)
+			return secret.Value{}, fmt.Errorf("channel %s: the environment variable %s, which holds %s, is missing or empty; set it before starting rotor", name, variable, what)
 		}
 		return secret.New(v), nil
 	}
