@@ -101,8 +101,8 @@ type Server struct {
 	Addr     string // host:port; port 0 picks a free port
 	TimeZone string // IANA name used to show times; rotor stores times in UTC
 
-	// PublicURL is where operators reach rotor, for the links in
-	// reminders. Empty means http:// and Addr.
+	// PublicURL is the URL at which operators reach rotor, for the links
+	// in reminders. Empty means http:// and Addr.
 	PublicURL string
 }
 
@@ -192,7 +192,7 @@ type VaultBackend struct {
 	// Namespace is the Vault Enterprise namespace. Empty means none.
 	Namespace string
 
-	// Auth is how rotor logs in to Vault.
+	// Auth is rotor's login method for Vault.
 	Auth VaultAuth
 }
 
@@ -203,7 +203,7 @@ const (
 	VaultAuthKubernetes = "kubernetes" // the pod's service-account token
 )
 
-// DefaultKubernetesJWTFile is where Kubernetes mounts a pod's
+// DefaultKubernetesJWTFile is the path at which Kubernetes mounts a pod's
 // service-account token.
 const DefaultKubernetesJWTFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
@@ -227,7 +227,7 @@ type VaultAuth struct {
 // never mistake each other's work.
 const DefaultAWSPendingLabel = "ROTOR_PENDING"
 
-// AWSBackend is where rotor reaches AWS Secrets Manager. Credentials come
+// AWSBackend is rotor's connection to AWS Secrets Manager. Credentials come
 // from the AWS default chain (environment, shared files, the instance or
 // task role), never from the configuration.
 type AWSBackend struct {
@@ -244,7 +244,7 @@ type AWSBackend struct {
 	PendingLabel string
 }
 
-// GCPBackend is where rotor reaches Google Cloud Secret Manager.
+// GCPBackend is rotor's connection to Google Cloud Secret Manager.
 // Credentials come from Application Default Credentials, never from the
 // configuration.
 type GCPBackend struct {

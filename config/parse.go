@@ -397,50 +397,34 @@ func (d *decoder) server(path string, n *yaml.Node, s *Server) {
 }
 
 func (d *decoder) channels(path string, n *yaml.Node) map[string]Channel {
-	n = d.resolve(n)
-	if isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.MappingNode {
-		d.fail(path, n.Line, "must be a mapping from channel names to channels, not %s", describe(n))
-		return nil
-	}
 	channels := map[string]Channel{}
-	var fields []field
-	listed := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		name := n.Content[i].Value
-		if n.Content[i].Kind != yaml.ScalarNode || listed[name] {
-			continue
-		}
-		listed[name] = true
-		fields = append(fields, field{name, func(key string, v *yaml.Node) {
-			c := Channel{Name: name}
-			d.mapping(key, v,
-				field{"type", func(key string, v *yaml.Node) { d.str(key, v, &c.Type) }},
-				field{"smtp", func(key string, v *yaml.Node) {
-					d.mapping(key, v,
-						field{"address", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.Address) }},
-						field{"username", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.Username) }},
-						field{"password_env", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.PasswordEnv) }},
-						field{"from", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.From) }},
-						field{"to", func(key string, v *yaml.Node) { d.strs(key, v, &c.SMTP.To) }},
-					)
-				}},
-				field{"slack", func(key string, v *yaml.Node) {
-					d.mapping(key, v, field{"url_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Slack.URLEnv) }})
-				}},
-				field{"webhook", func(key string, v *yaml.Node) {
-					d.mapping(key, v,
-						field{"url_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Webhook.URLEnv) }},
-						field{"signing_key_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Webhook.SigningKeyEnv) }},
-					)
-				}},
-			)
-			channels[name] = c
-		}})
+	if !d.named(path, "channel", n, func(key, name string, v *yaml.Node) {
+		c := Channel{Name: name}
+		d.mapping(key, v,
+			field{"type", func(key string, v *yaml.Node) { d.str(key, v, &c.Type) }},
+			field{"smtp", func(key string, v *yaml.Node) {
+				d.mapping(key, v,
+					field{"address", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.Address) }},
+					field{"username", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.Username) }},
+					field{"password_env", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.PasswordEnv) }},
+					field{"from", func(key string, v *yaml.Node) { d.str(key, v, &c.SMTP.From) }},
+					field{"to", func(key string, v *yaml.Node) { d.strs(key, v, &c.SMTP.To) }},
+				)
+			}},
+			field{"slack", func(key string, v *yaml.Node) {
+				d.mapping(key, v, field{"url_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Slack.URLEnv) }})
+			}},
+			field{"webhook", func(key string, v *yaml.Node) {
+				d.mapping(key, v,
+					field{"url_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Webhook.URLEnv) }},
+					field{"signing_key_env", func(key string, v *yaml.Node) { d.str(key, v, &c.Webhook.SigningKeyEnv) }},
+				)
+			}},
+		)
+		channels[name] = c
+	}) {
+		return nil
 	}
-	d.mapping(path, n, fields...)
 	return channels
 }
 
@@ -497,18 +481,28 @@ func (d *decoder) date(key string, n *yaml.Node, dst *time.Time) {
 }
 
 func (d *decoder) backends(path string, n *yaml.Node) map[string]Backend {
+	backends := map[string]Backend{}
+	if !d.named(path, "backend", n, func(key, name string, v *yaml.Node) {
+		backends[name] = d.backend(key, name, v)
+	}) {
+		return nil
+	}
+	return backends
+}
+
+// named decodes a mapping from names to entries, such as the backends or
+// the channels, calling entry for each name. Each name is a field of its
+// own, so that mapping reports duplicate and secret-looking names like any
+// other key. It returns false when n is null or not a mapping.
+func (d *decoder) named(path, what string, n *yaml.Node, entry func(key, name string, v *yaml.Node)) bool {
 	n = d.resolve(n)
 	if isNull(n) {
-		return nil
+		return false
 	}
 	if n.Kind != yaml.MappingNode {
-		d.fail(path, n.Line, "must be a mapping from backend names to backends, not %s", describe(n))
-		return nil
+		d.fail(path, n.Line, "must be a mapping from %s names to %ss, not %s", what, what, describe(n))
+		return false
 	}
-
-	// Each name is a field of its own, so that mapping reports duplicate
-	// and secret-looking names like any other key.
-	backends := map[string]Backend{}
 	var fields []field
 	listed := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -517,12 +511,10 @@ func (d *decoder) backends(path string, n *yaml.Node) map[string]Backend {
 			continue
 		}
 		listed[name] = true
-		fields = append(fields, field{name, func(key string, v *yaml.Node) {
-			backends[name] = d.backend(key, name, v)
-		}})
+		fields = append(fields, field{name, func(key string, v *yaml.Node) { entry(key, name, v) }})
 	}
 	d.mapping(path, n, fields...)
-	return backends
+	return true
 }
 
 func (d *decoder) backend(path, name string, n *yaml.Node) Backend {
