@@ -384,8 +384,12 @@ func (s *Server) renderIncident(w http.ResponseWriter, r *http.Request, status i
 	s.render(w, r, status, "incident", struct {
 		page
 		incidentData
-		Next          rotation.NextAction
-		Clock         clockView
+		Next  rotation.NextAction
+		Clock clockView
+		// TODO: the operator sends RequestText to Persium by hand. Send it
+		// by SMTP when persium.support_email and an smtp channel named in
+		// incidents.persium_channel are configured, and record on the
+		// incident who sent it, when, and on which channel.
 		RequestText   string
 		Notifications []rotation.TimelineEntry
 		Failed        int

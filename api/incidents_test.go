@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/secretstore/memory"
@@ -335,5 +336,59 @@ func TestIncidentThroughUI(t *testing.T) {
 	}
 	if resp := f.do("viewer", http.MethodGet, "/incidents/nope", "", ""); resp.status != http.StatusNotFound || !strings.Contains(resp.header.Get("Content-Type"), "text/html") {
 		t.Errorf("page of an unknown incident: %d, want a 404 HTML page", resp.status)
+	}
+}
+
+// The emergency rotation is cancelled, so the leaked secret stays in use:
+// a done checklist does not close the incident, and the page says what to
+// do. A second report opens a new emergency rotation, and its retirement
+// closes the first incident.
+func TestCancelledIncidentClosesAfterNextEmergency(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	first := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T07:00:00Z"}`)
+	firstID, firstRotation := first["id"].(string), first["rotation_id"].(string)
+	if resp := f.post("/api/v1/rotations/"+firstRotation+"/cancel", `{"reason":"opened on the wrong credential by mistake"}`); resp.status != http.StatusOK {
+		t.Fatalf("cancel: %d %s", resp.status, resp.body)
+	}
+	for item := 1; item <= 3; item++ {
+		resp := f.post("/api/v1/incidents/"+firstID+"/checklist/"+string(rune('0'+item))+"/done", `{"note":"searched; nothing found"}`)
+		if resp.status != http.StatusOK || resp.json(t)["status"] != "open" {
+			t.Fatalf("tick item %d: %d %s, want 200 with the incident open", item, resp.status, resp.body)
+		}
+	}
+	page := f.do("viewer", http.MethodGet, "/incidents/"+firstID, "", "")
+	if !strings.Contains(page.body, `id="cancelled-note"`) || !strings.Contains(page.body, "still in use") {
+		t.Errorf("the page of an incident with a cancelled rotation does not say the leaked secret is still in use")
+	}
+
+	f.clock.Advance(time.Hour)
+	second := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T07:00:00Z"}`)
+	id := second["rotation_id"].(string)
+	if id == firstRotation || second["escalated"] == true {
+		t.Fatalf("second report: rotation %v, escalated %v; want a new emergency rotation", id, second["escalated"])
+	}
+	if resp := f.post("/api/v1/rotations/"+id+"/issued", secretBody(f.issue(t), "")); resp.status != http.StatusOK {
+		t.Fatalf("issued: %d %s", resp.status, resp.body)
+	}
+	if err := f.sim.RetireOld("client-cred-a"); err != nil {
+		t.Fatalf("RetireOld: %v", err)
+	}
+	if resp := f.post("/api/v1/rotations/"+id+"/force-revoked", `{}`); resp.status != http.StatusOK {
+		t.Fatalf("force-revoked: %d %s", resp.status, resp.body)
+	}
+	if resp := f.post("/api/v1/rotations/"+id+"/promote", ""); resp.status != http.StatusOK {
+		t.Fatalf("promote: %d %s", resp.status, resp.body)
+	}
+	if resp := f.post("/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true}`); resp.status != http.StatusOK {
+		t.Fatalf("retire: %d %s", resp.status, resp.body)
+	}
+
+	got := f.do("viewer", http.MethodGet, "/api/v1/incidents/"+firstID, "", "").json(t)
+	if got["status"] != "closed" {
+		t.Errorf("first incident after the next emergency rotation retired: status %v, want closed", got["status"])
+	}
+	if got := f.do("viewer", http.MethodGet, "/api/v1/incidents/"+second["id"].(string), "", "").json(t); got["status"] != "open" {
+		t.Errorf("second incident with its checklist not done: status %v, want open", got["status"])
 	}
 }

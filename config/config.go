@@ -63,6 +63,7 @@ type Config struct {
 	Backends    map[string]Backend // keyed by Backend.Name
 	Channels    map[string]Channel // keyed by Channel.Name; optional
 	Reminders   Reminders
+	Incidents   Incidents
 	Credentials []Credential
 
 	// file and lines are set by Parse so that Validate can point each
@@ -325,6 +326,7 @@ func (c *Config) SetDefaults() {
 		c.Reminders = Reminders{Before: slices.Clone(DefaultReminders.Before), OverdueEvery: DefaultReminders.OverdueEvery}
 	}
 	setIfZero(&c.Persium.Timeout, DefaultTimeout)
+	setIfZero(&c.Incidents.RemindEvery, DefaultIncidentRemindEvery)
 	setIfZero(&c.Server.Addr, DefaultAddr)
 	setIfZero(&c.Server.TimeZone, DefaultTimeZone)
 

@@ -133,7 +133,7 @@ func TestParseSecretLookingKeysUnderUnknownKeys(t *testing.T) {
 	}
 
 	unknown := problems[0]
-	if unknown.Key != "logging" || !strings.Contains(unknown.Message, "unknown key; the keys here are persium, server, backends, channels, reminders, credentials") {
+	if unknown.Key != "logging" || !strings.Contains(unknown.Message, "unknown key; the keys here are persium, server, backends, channels, reminders, incidents, credentials") {
 		t.Errorf("first problem = %s, want logging as an unknown key listing the known ones", unknown)
 	}
 	checkSecretProblem(t, problems[1], "logging.sink.password", lineContaining(t, text, "password:"))
@@ -263,6 +263,7 @@ credentials:
 		},
 		Server:    Server{Addr: "127.0.0.1:8080", TimeZone: "UTC"},
 		Reminders: DefaultReminders,
+		Incidents: Incidents{RemindEvery: DefaultIncidentRemindEvery},
 		Backends: map[string]Backend{
 			"vault-main": {Name: "vault-main", Type: "vault", Vault: VaultBackend{Mount: "secret", Auth: VaultAuth{Method: VaultAuthToken}}},
 			"mem":        {Name: "mem", Type: "memory"},
@@ -297,6 +298,7 @@ func TestParseReadsEveryKey(t *testing.T) {
 		},
 		Server:    Server{Addr: "127.0.0.1:9090", TimeZone: "Europe/Berlin"},
 		Reminders: DefaultReminders,
+		Incidents: Incidents{RemindEvery: DefaultIncidentRemindEvery},
 		Backends: map[string]Backend{
 			"vault-main": {Name: "vault-main", Type: "vault", Vault: VaultBackend{Address: "https://vault.example:8200", Mount: "kv", Namespace: "platform", Auth: VaultAuth{Method: VaultAuthToken}}},
 			"mem":        {Name: "mem", Type: "memory"},

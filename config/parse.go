@@ -152,8 +152,9 @@ func (d *decoder) decodeFile(data []byte) *Config {
 	}
 
 	cfg := &Config{
-		Persium: Persium{Timeout: DefaultTimeout},
-		Server:  Server{Addr: DefaultAddr, TimeZone: DefaultTimeZone},
+		Persium:   Persium{Timeout: DefaultTimeout},
+		Server:    Server{Addr: DefaultAddr, TimeZone: DefaultTimeZone},
+		Incidents: Incidents{RemindEvery: DefaultIncidentRemindEvery},
 	}
 	d.mapping("", root,
 		field{"persium", func(key string, n *yaml.Node) { d.persium(key, n, &cfg.Persium) }},
@@ -161,6 +162,7 @@ func (d *decoder) decodeFile(data []byte) *Config {
 		field{"backends", func(key string, n *yaml.Node) { cfg.Backends = d.backends(key, n) }},
 		field{"channels", func(key string, n *yaml.Node) { cfg.Channels = d.channels(key, n) }},
 		field{"reminders", func(key string, n *yaml.Node) { cfg.Reminders = d.reminders(key, n) }},
+		field{"incidents", func(key string, n *yaml.Node) { d.incidents(key, n, &cfg.Incidents) }},
 		field{"credentials", func(key string, n *yaml.Node) { cfg.Credentials = d.credentials(key, n) }},
 	)
 	if cfg.Reminders.Before == nil {

@@ -48,6 +48,7 @@ func (c *Config) Validate() []Problem {
 	v.backends()
 	v.channels()
 	v.reminders()
+	v.incidents()
 	v.credentials()
 	return v.problems
 }

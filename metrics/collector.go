@@ -24,6 +24,9 @@ type Store interface {
 	// CountFailedReminders returns the number of failed reminders per
 	// credential id, for the credentials that have any.
 	CountFailedReminders(ctx context.Context) (map[string]int, error)
+
+	// ListOpenIncidents returns every open incident, oldest report first.
+	ListOpenIncidents(ctx context.Context) ([]rotation.Incident, error)
 }
 
 // The queries a scrape runs, as the query label of rotor_scrape_errors_total.
@@ -31,6 +34,7 @@ const (
 	queryListCredentials      = "list_credentials"
 	queryGetRotation          = "get_rotation"
 	queryCountFailedReminders = "count_failed_reminders"
+	queryListOpenIncidents    = "list_open_incidents"
 )
 
 // errorLogInterval is the shortest time between two log lines about scrape
@@ -40,8 +44,9 @@ const (
 const errorLogInterval = time.Minute
 
 // storeCollector reads the stores on each scrape. It runs one
-// ListCredentials, one CountFailedReminders and one GetRotation per open
-// rotation, so its cost grows with the credentials and the open rotations.
+// ListCredentials, one CountFailedReminders, one ListOpenIncidents, and one
+// GetRotation per open rotation and per open incident, so its cost grows
+// with the credentials, the open rotations and the open incidents.
 type storeCollector struct {
 	store   Store
 	now     func() time.Time
@@ -52,6 +57,7 @@ type storeCollector struct {
 	daysUntil   *prometheus.Desc
 	failed      *prometheus.Desc
 	errorsTotal *prometheus.CounterVec
+	incidents   incidentDescs
 
 	mu         sync.Mutex
 	lastLogged map[string]time.Time // by query
@@ -74,10 +80,11 @@ func newStoreCollector(store Store, now func() time.Time, timeout time.Duration,
 			Name: "rotor_scrape_errors_total",
 			Help: "Store queries that failed or timed out while rotor collected its metrics, by query.",
 		}, []string{"query"}),
+		incidents:  newIncidentDescs(),
 		lastLogged: map[string]time.Time{},
 		suppressed: map[string]int{},
 	}
-	for _, q := range []string{queryListCredentials, queryGetRotation, queryCountFailedReminders} {
+	for _, q := range []string{queryListCredentials, queryGetRotation, queryCountFailedReminders, queryListOpenIncidents} {
 		c.errorsTotal.WithLabelValues(q)
 	}
 	return c
@@ -87,6 +94,7 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.open
 	ch <- c.daysUntil
 	ch <- c.failed
+	c.incidents.describe(ch)
 	c.errorsTotal.Describe(ch)
 }
 
@@ -145,6 +153,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
+	c.collectIncidents(ctx, ch, now)
 	c.errorsTotal.Collect(ch)
 }
 

@@ -24,6 +24,7 @@ import (
 type rotorStore interface {
 	rotation.Store
 	rotation.ReminderStore
+	rotation.IncidentStore
 }
 
 var stores = map[string]func(t *testing.T, now func() time.Time) rotorStore{
@@ -160,6 +161,7 @@ func TestStoreMetrics(t *testing.T) {
 					`rotor_scrape_errors_total{query="count_failed_reminders"}`: "0",
 					`rotor_scrape_errors_total{query="get_rotation"}`:           "0",
 					`rotor_scrape_errors_total{query="list_credentials"}`:       "0",
+					`rotor_scrape_errors_total{query="list_open_incidents"}`:    "0",
 				}
 				if diff := cmp.Diff(want, got.withPrefix("rotor_scrape_errors_total{")); diff != "" {
 					t.Errorf("rotor_scrape_errors_total (-want +got):\n%s", diff)
@@ -238,6 +240,13 @@ func (s failingStore) CountFailedReminders(ctx context.Context) (map[string]int,
 	return s.Store.CountFailedReminders(ctx)
 }
 
+func (s failingStore) ListOpenIncidents(ctx context.Context) ([]rotation.Incident, error) {
+	if s.fail["list_open_incidents"] {
+		return nil, errDatabaseDown
+	}
+	return s.Store.ListOpenIncidents(ctx)
+}
+
 func TestStoreMetricsErrors(t *testing.T) {
 	t.Parallel()
 
@@ -302,6 +311,18 @@ func TestStoreMetricsErrors(t *testing.T) {
 		}
 		if v := got.value(`rotor_reminders_failed{credential_id="cred-a"}`); v != "absent" {
 			t.Errorf("failed reminders of cred-a = %s, want absent rather than a false 0", v)
+		}
+	})
+
+	t.Run("incidents unreadable", func(t *testing.T) {
+		t.Parallel()
+		f := setupFailing(t, "list_open_incidents")
+		got := f.scrape(t)
+		if v := got.value(`rotor_scrape_errors_total{query="list_open_incidents"}`); v != "1" {
+			t.Errorf("list_open_incidents errors = %s, want 1", v)
+		}
+		if v := got.value(`rotor_credential_days_until_due{credential_id="cred-a"}`); v != "90" {
+			t.Errorf("days until due of cred-a = %s, want 90", v)
 		}
 	})
 

@@ -202,11 +202,12 @@ func TestNoSecretInMetrics(t *testing.T) {
 			"method":        {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"},
 			"route":         append(patterns, metrics.RouteUnmatched),
 			"channel":       {"ops-email"},
-			"query":         {"list_credentials", "get_rotation", "count_failed_reminders"},
+			"query":         {"list_credentials", "get_rotation", "count_failed_reminders", "list_open_incidents"},
 			"version":       {"test"},
 		}
 		status := regexp.MustCompile(`^[1-5][0-9][0-9]$`)
 		bucket := regexp.MustCompile(`^(\+Inf|[0-9.]+(e[+-][0-9]+)?)$`)
+		uuidPattern := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 		checked := 0
 		for series := range exp.samples {
@@ -222,6 +223,8 @@ func TestNoSecretInMetrics(t *testing.T) {
 					ok = status.MatchString(value)
 				case "le":
 					ok = bucket.MatchString(value)
+				case "incident_id":
+					ok = uuidPattern.MatchString(value)
 				default:
 					ok = slices.Contains(allowed[name], value)
 				}

@@ -91,14 +91,34 @@ type Incident struct {
 	// into an emergency, and "" when the report opened a new rotation.
 	EscalatedFrom Kind
 
-	// ClosedAt is set when the rotation is retired and every checklist item
-	// is done, whichever happens last. Zero while open.
-	//
-	// TODO: an incident whose rotation is cancelled can never close; let an
-	// operator attach the emergency rotation that replaces it.
+	// ClosedAt is set when every checklist item is done and the leaked
+	// secret is retired, whichever happens last. Zero while open. See
+	// SecretRetired for when the secret counts as retired.
 	ClosedAt time.Time
 
 	Checklist []ChecklistItem // ordered by Item
+}
+
+// SecretRetired reports whether the secret that incident rotation r was
+// opened for is retired, given the credential's rotations in rotations: r
+// is old_retired, or r was cancelled and a later emergency rotation of the
+// same credential, requested at or after the cancellation, is old_retired.
+// A cancellation leaves the leaked secret in use, so only an emergency
+// rotation, which destroys the old version at retirement, replaces it.
+// Both stores and the Postgres trigger incidents_guard apply this rule.
+func SecretRetired(r Rotation, rotations []Rotation) bool {
+	switch r.State {
+	case StateOldRetired:
+		return true
+	case StateCancelled:
+		for _, next := range rotations {
+			if next.CredentialID == r.CredentialID && next.Kind == KindEmergency &&
+				next.State == StateOldRetired && !next.CreatedAt.Before(r.CancelledAt) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Open reports whether the incident is not closed yet.
@@ -146,7 +166,7 @@ const (
 	IncidentNotifyFailed IncidentAction = "notify_failed" // a channel failed, or none is configured
 	IncidentItemAdded    IncidentAction = "item_added"    // someone added a checklist item
 	IncidentItemDone     IncidentAction = "item_done"     // someone ticked a checklist item
-	IncidentClosed       IncidentAction = "closed"        // the rotation is retired and every item is done
+	IncidentClosed       IncidentAction = "closed"        // the leaked secret is retired (see SecretRetired) and every item is done
 )
 
 // IncidentEvent is one append-only record of an incident's history. Changes
@@ -213,9 +233,15 @@ type IncidentStore interface {
 
 	// CompleteChecklistItem ticks an item with actor, note and the store's
 	// clock, appends an item_done event, and closes the incident with a
-	// closed event if its rotation is retired and no item is left. An item
+	// closed event if no item is left and SecretRetired holds. An item
 	// already ticked is ErrConflict.
 	CompleteChecklistItem(ctx context.Context, incidentID string, item int, actor, note string) (Incident, error)
+
+	// ClaimIncidentReminder records that reminder round of an open
+	// incident is being sent, and returns true for the first claim of that
+	// round and false for every later one. A closed incident is
+	// ErrConflict, and a round below 1 is ErrInvalid.
+	ClaimIncidentReminder(ctx context.Context, incidentID string, round int) (bool, error)
 
 	// AppendIncidentEvent appends ev, stamped with the store's clock, to
 	// an incident's history.
@@ -643,14 +669,21 @@ func (s *Service) secretInText(ctx context.Context, c Credential, open *Rotation
 // a client that goes away does not stop the alert.
 //
 // TODO: each channel gets one attempt at the report. Retry a failed
-// channel, and repeat the message while the incident stays open past a
-// configurable limit.
+// channel before the first reminder round, which RemindOpenIncidents sends
+// after IncidentRemindEvery.
 func (s *Service) notifyIncident(ctx context.Context, c Credential, r Rotation, inc Incident) []Delivery {
+	return s.sendUrgent(ctx, c, inc, NewUrgentMessage(c, r, inc), "")
+}
+
+// sendUrgent sends m to the credential's channels within notifyTimeout,
+// detached from ctx's cancellation, and records one incident event per
+// channel, each detail starting with prefix.
+func (s *Service) sendUrgent(ctx context.Context, c Credential, inc Incident, m UrgentMessage, prefix string) []Delivery {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.notifyTimeout)
 	defer cancel()
 	var deliveries []Delivery
 	if s.notifier != nil {
-		deliveries = s.notifier.NotifyUrgent(dctx, NewUrgentMessage(c, r, inc))
+		deliveries = s.notifier.NotifyUrgent(dctx, m)
 	}
 
 	log := s.log.With("incident_id", inc.ID, "credential_id", c.ID)
@@ -658,13 +691,13 @@ func (s *Service) notifyIncident(ctx context.Context, c Credential, r Rotation, 
 		// A fresh context: the sends may have used up dctx.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stepTimeout)
 		defer cancel()
-		err := s.incidents.AppendIncidentEvent(rctx, IncidentEvent{IncidentID: inc.ID, Actor: "rotor", Action: action, Detail: detail})
+		err := s.incidents.AppendIncidentEvent(rctx, IncidentEvent{IncidentID: inc.ID, Actor: "rotor", Action: action, Detail: prefix + detail})
 		if err != nil {
 			log.ErrorContext(ctx, "record notification outcome", "action", action, "error", err)
 		}
 	}
 	if len(deliveries) == 0 {
-		log.WarnContext(ctx, "no notification channel for the reported compromise")
+		log.WarnContext(ctx, "no notification channel for the incident")
 		record(IncidentNotifyFailed, "no notification channel is configured for credential "+c.ID+", so nobody was notified; alert the team yourself")
 	}
 	for _, d := range deliveries {
@@ -834,8 +867,8 @@ func (s *Service) AddChecklistItem(ctx context.Context, actor, incidentID, title
 }
 
 // CompleteChecklistItem ticks a checklist item as done by actor, with a
-// note on what was checked and found. The tick is final. When the rotation
-// is retired and no item is left, the incident closes in the same change.
+// note on what was checked and found. The tick is final. When no item is
+// left and SecretRetired holds, the incident closes in the same change.
 func (s *Service) CompleteChecklistItem(ctx context.Context, actor, incidentID string, item int, note string) (Incident, error) {
 	if strings.TrimSpace(note) == "" {
 		return Incident{}, newError(ErrInvalid, "note_required", "Say what you checked and what you found; the note goes into the audit log with your name.")

@@ -46,6 +46,7 @@ type Service struct {
 	log           *slog.Logger
 	stepTimeout   time.Duration
 	notifyTimeout time.Duration
+	remindEvery   time.Duration
 }
 
 // Options configure a Service.
@@ -70,15 +71,23 @@ type Options struct {
 	// together; the report itself is recorded before they are sent.
 	// Default 15s.
 	NotifyTimeout time.Duration
+
+	// IncidentRemindEvery is the time between reminders of an open
+	// incident, counted from its report. Default
+	// DefaultIncidentRemindEvery.
+	IncidentRemindEvery time.Duration
 }
 
 // NewService returns a Service.
 func NewService(o Options) *Service {
 	s := &Service{store: o.Store, secrets: o.Secrets, checker: o.Checker, notifier: o.Notifier,
-		now: o.Now, log: o.Logger, stepTimeout: o.StepTimeout, notifyTimeout: o.NotifyTimeout}
+		now: o.Now, log: o.Logger, stepTimeout: o.StepTimeout, notifyTimeout: o.NotifyTimeout, remindEvery: o.IncidentRemindEvery}
 	s.incidents, _ = o.Store.(IncidentStore)
 	if s.notifyTimeout <= 0 {
 		s.notifyTimeout = 15 * time.Second
+	}
+	if s.remindEvery <= 0 {
+		s.remindEvery = DefaultIncidentRemindEvery
 	}
 	if s.now == nil {
 		s.now = time.Now

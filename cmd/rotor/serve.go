@@ -138,7 +138,8 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 	}
 	secrets = instrumentSecrets(m, secrets, credentialsFromConfig(cfg))
 	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log,
-		Notifier: newChannelNotifier(cfg, channels, publicURL(cfg, addr))})
+		Notifier:            newChannelNotifier(cfg, channels, publicURL(cfg, addr)),
+		IncidentRemindEvery: cfg.Incidents.RemindEvery})
 	if err := svc.Recover(ctx); err != nil {
 		// Each unfinished step is logged; the rotations stay visible with
 		// their step, and serving goes on.
@@ -150,8 +151,11 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 	reminders := newScheduler(store, cfg, channels, publicURL(cfg, addr), log)
 	reminders.Sender = m.InstrumentSender(reminders.Sender)
 	reminders.Start(ctx)
+	incidentReminders := &rotation.IncidentReminders{Service: svc, Logger: log.With("component", "incident_reminders")}
+	incidentReminders.Start(ctx)
 	closeStores := cleanup
 	cleanup = func() {
+		incidentReminders.Stop()
 		reminders.Stop()
 		watch.Stop()
 		closeStores()

@@ -14,15 +14,22 @@ import (
 // incidentTable is a Store's incidents and their events. Every access holds
 // the Store's mutex, as the Store's own maps do.
 type incidentTable struct {
-	byID   map[string]*rotation.Incident
-	events []rotation.IncidentEvent
+	byID      map[string]*rotation.Incident
+	events    []rotation.IncidentEvent
+	reminders map[reminderRound]time.Time // when each round was claimed
+}
+
+// reminderRound is one reminder round of one incident.
+type reminderRound struct {
+	incidentID string
+	round      int
 }
 
 // incidents returns s's incident table, creating it on first use. The
 // caller holds s.mu.
 func (s *Store) incidents() *incidentTable {
 	if s.incidentRows == nil {
-		s.incidentRows = &incidentTable{byID: make(map[string]*rotation.Incident)}
+		s.incidentRows = &incidentTable{byID: make(map[string]*rotation.Incident), reminders: make(map[reminderRound]time.Time)}
 	}
 	return s.incidentRows
 }
@@ -241,25 +248,63 @@ func (s *Store) CompleteChecklistItem(ctx context.Context, incidentID string, it
 	return copyIncident(inc), nil
 }
 
-// closeIfDone closes inc, with a closed event, if its rotation is retired
-// and every checklist item is done. The caller holds s.mu.
+// closeIfDone closes inc, with a closed event, if every checklist item is
+// done and rotation.SecretRetired holds. The caller holds s.mu.
 func (s *Store) closeIfDone(inc *rotation.Incident, now time.Time) {
-	if !inc.Open() || inc.ItemsLeft() > 0 || s.rotations[inc.RotationID].State != rotation.StateOldRetired {
+	if !inc.Open() || inc.ItemsLeft() > 0 {
+		return
+	}
+	r := s.rotations[inc.RotationID]
+	var same []rotation.Rotation
+	for _, other := range s.rotations {
+		if other.CredentialID == r.CredentialID {
+			same = append(same, other)
+		}
+	}
+	if !rotation.SecretRetired(r, same) {
 		return
 	}
 	inc.ClosedAt = now
 	s.incidents().appendEvent(rotation.IncidentEvent{IncidentID: inc.ID, Actor: "rotor", Action: rotation.IncidentClosed,
-		Detail: "the rotation is retired and every checklist item is done"}, now)
+		Detail: closedDetail(r)}, now)
 }
 
-// closeIncidentOfRotation closes the open incident of a rotation that was
-// just retired, if its checklist is done. The caller holds s.mu.
-func (s *Store) closeIncidentOfRotation(rotationID string, now time.Time) {
+// closedDetail returns the detail of the closed event of an incident of
+// rotation r.
+func closedDetail(r rotation.Rotation) string {
+	if r.State == rotation.StateCancelled {
+		return "a later emergency rotation retired the secret that the cancelled rotation left in use, and every checklist item is done"
+	}
+	return "the rotation is retired and every checklist item is done"
+}
+
+// closeIncidentsOfCredential closes the open incidents of a credential
+// whose rotation was just retired, each if its checklist is done. The
+// caller holds s.mu.
+func (s *Store) closeIncidentsOfCredential(credentialID string, now time.Time) {
 	for _, inc := range s.incidents().byID {
-		if inc.RotationID == rotationID {
+		if inc.CredentialID == credentialID {
 			s.closeIfDone(inc, now)
 		}
 	}
+}
+
+func (s *Store) ClaimIncidentReminder(ctx context.Context, incidentID string, round int) (bool, error) {
+	if round < 1 {
+		return false, fmt.Errorf("claim reminder round %d of incident %s: %w", round, incidentID, rotation.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.openIncident(incidentID); err != nil {
+		return false, err
+	}
+	key := reminderRound{incidentID: incidentID, round: round}
+	t := s.incidents()
+	if _, ok := t.reminders[key]; ok {
+		return false, nil
+	}
+	t.reminders[key] = s.now()
+	return true, nil
 }
 
 func (s *Store) AppendIncidentEvent(ctx context.Context, ev rotation.IncidentEvent) error {

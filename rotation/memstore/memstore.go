@@ -188,7 +188,7 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 		cred := s.credentials[r.CredentialID]
 		cred.LastRetiredAt = now
 		s.credentials[r.CredentialID] = cred
-		s.closeIncidentOfRotation(r.ID, now)
+		s.closeIncidentsOfCredential(r.CredentialID, now)
 	}
 	return next, nil
 }

@@ -375,36 +375,89 @@ func (s *Store) CompleteChecklistItem(ctx context.Context, incidentID string, it
 	return inc, nil
 }
 
+// secretRetiredSQL is rotation.SecretRetired over the incident i: its
+// rotation is retired, or it was cancelled and a later emergency rotation
+// of the same credential, requested at or after the cancellation, is
+// retired. The trigger incidents_guard in migration 00006 checks the same.
+const secretRetiredSQL = `EXISTS (
+	SELECT 1 FROM rotations r
+	WHERE r.id = i.rotation_id
+	  AND (r.state = 'old_retired'
+	       OR (r.state = 'cancelled' AND EXISTS (
+	           SELECT 1 FROM rotations n
+	           WHERE n.credential_id = r.credential_id AND n.kind = 'emergency'
+	             AND n.state = 'old_retired' AND n.created_at >= r.cancelled_at))))`
+
 // closeIfDone closes an incident that tx locked, with a closed event, if
-// its rotation is retired and every checklist item is done.
+// every checklist item is done and rotation.SecretRetired holds.
 func closeIfDone(ctx context.Context, tx pgx.Tx, incidentID string, now time.Time) error {
-	tag, err := tx.Exec(ctx, `
+	var state rotation.State
+	err := tx.QueryRow(ctx, `
 		UPDATE incidents i SET closed_at = $2
 		WHERE i.id = $1 AND i.closed_at IS NULL
 		  AND NOT EXISTS (SELECT 1 FROM incident_checklist c WHERE c.incident_id = i.id AND c.done_at IS NULL)
-		  AND EXISTS (SELECT 1 FROM rotations r WHERE r.id = i.rotation_id AND r.state = 'old_retired')`, incidentID, now)
-	if err != nil {
-		return fmt.Errorf("close incident %s: %w", incidentID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return nil
-	}
-	return insertIncidentEvent(ctx, tx, rotation.IncidentEvent{IncidentID: incidentID, Actor: "rotor", Action: rotation.IncidentClosed,
-		Detail: "the rotation is retired and every checklist item is done"}, now)
-}
-
-// closeIncidentOfRotation closes the open incident of a rotation that tx
-// just retired, if its checklist is done.
-func closeIncidentOfRotation(ctx context.Context, tx pgx.Tx, rotationID string, now time.Time) error {
-	var id string
-	err := tx.QueryRow(ctx, `SELECT id::text FROM incidents WHERE rotation_id = $1 AND closed_at IS NULL FOR UPDATE`, rotationID).Scan(&id)
+		  AND `+secretRetiredSQL+`
+		RETURNING (SELECT r.state::text FROM rotations r WHERE r.id = i.rotation_id)`, incidentID, now).Scan(&state)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("lock the incident of rotation %s: %w", rotationID, err)
+		return fmt.Errorf("close incident %s: %w", incidentID, err)
 	}
-	return closeIfDone(ctx, tx, id, now)
+	detail := "the rotation is retired and every checklist item is done"
+	if state == rotation.StateCancelled {
+		detail = "a later emergency rotation retired the secret that the cancelled rotation left in use, and every checklist item is done"
+	}
+	return insertIncidentEvent(ctx, tx, rotation.IncidentEvent{IncidentID: incidentID, Actor: "rotor", Action: rotation.IncidentClosed,
+		Detail: detail}, now)
+}
+
+// closeIncidentsOfCredential closes the open incidents of a credential
+// whose rotation tx just retired, each if its checklist is done. It locks
+// them in id order, so concurrent callers cannot deadlock.
+func closeIncidentsOfCredential(ctx context.Context, tx pgx.Tx, credentialID string, now time.Time) error {
+	rows, err := tx.Query(ctx, `SELECT id::text FROM incidents WHERE credential_id = $1 AND closed_at IS NULL ORDER BY id FOR UPDATE`, credentialID)
+	if err != nil {
+		return fmt.Errorf("lock the open incidents of credential %s: %w", credentialID, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("lock the open incidents of credential %s: %w", credentialID, err)
+	}
+	for _, id := range ids {
+		if err := closeIfDone(ctx, tx, id, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) ClaimIncidentReminder(ctx context.Context, incidentID string, round int) (bool, error) {
+	if round < 1 {
+		return false, fmt.Errorf("claim reminder round %d of incident %s: %w", round, incidentID, rotation.ErrInvalid)
+	}
+	if !isUUID(incidentID) {
+		return false, fmt.Errorf("claim a reminder of incident %q: %w", incidentID, rotation.ErrNotFound)
+	}
+	now := s.stamp()
+	var claimed bool
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := lockOpenIncident(ctx, tx, incidentID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO incident_reminders (incident_id, round, claimed_at) VALUES ($1, $2, $3)
+			ON CONFLICT (incident_id, round) DO NOTHING`, incidentID, round, now)
+		if err != nil {
+			return fmt.Errorf("claim reminder round %d of incident %s: %w", round, incidentID, err)
+		}
+		claimed = tag.RowsAffected() == 1
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return claimed, nil
 }
 
 func (s *Store) AppendIncidentEvent(ctx context.Context, ev rotation.IncidentEvent) error {

@@ -24,7 +24,7 @@ func TestIncidentSchemaGuards(t *testing.T) {
 	if err := store.SyncCredentials(ctx, []rotation.Credential{storetest.Credential("cred-a"), storetest.Credential("cred-b")}); err != nil {
 		t.Fatalf("SyncCredentials: %v", err)
 	}
-	inc, _, err := store.ReportIncident(ctx, rotation.IncidentReport{
+	inc, emergency, err := store.ReportIncident(ctx, rotation.IncidentReport{
 		Incident: rotation.Incident{ID: uuid.NewString(), CredentialID: "cred-a", What: rotation.WhatLostDevice,
 			DetectedAt: clock.Now().Add(-time.Hour), ReportedBy: "carol",
 			Checklist: []rotation.ChecklistItem{{Title: "logs"}, {Title: "git history"}}},
@@ -75,6 +75,16 @@ func TestIncidentSchemaGuards(t *testing.T) {
 	}
 	if _, err := pool.Exec(ctx, `UPDATE incidents SET closed_at = now() WHERE id = $1`, inc.ID); err == nil {
 		t.Errorf("closing before the rotation is retired succeeded, want the schema to reject it")
+	}
+
+	// A cancelled rotation leaves the leaked secret in use: the incident
+	// waits for a later emergency rotation to retire it.
+	if _, err := store.Apply(ctx, rotation.Change{RotationID: emergency.ID, From: emergency.State, Version: emergency.Version,
+		To: rotation.StateCancelled, Event: &rotation.Event{Actor: "alice", Action: rotation.ActionCancel}}); err != nil {
+		t.Fatalf("cancel the emergency rotation: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE incidents SET closed_at = now() WHERE id = $1`, inc.ID); err == nil {
+		t.Errorf("closing after a cancellation without a later emergency rotation succeeded, want the schema to reject it")
 	}
 	if _, err := pool.Exec(ctx, `TRUNCATE incident_events`); err == nil {
 		t.Errorf("TRUNCATE incident_events succeeded, want the schema to reject it")

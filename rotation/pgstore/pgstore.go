@@ -350,7 +350,7 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 			if err != nil {
 				return fmt.Errorf("record retirement on credential %s: %w", out.CredentialID, err)
 			}
-			if err := closeIncidentOfRotation(ctx, tx, out.ID, now); err != nil {
+			if err := closeIncidentsOfCredential(ctx, tx, out.CredentialID, now); err != nil {
 				return err
 			}
 		}

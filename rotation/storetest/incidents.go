@@ -25,6 +25,9 @@ func testIncidents(t *testing.T, newStore NewStore) {
 	t.Run("checklist add and tick", func(t *testing.T) { t.Parallel(); testChecklist(t, newStore) })
 	t.Run("checklist keeps incident open until retirement", func(t *testing.T) { t.Parallel(); testCloseAfterRetire(t, newStore) })
 	t.Run("retirement keeps incident open until checklist done", func(t *testing.T) { t.Parallel(); testCloseAfterChecklist(t, newStore) })
+	t.Run("cancelled rotation closes after later emergency", func(t *testing.T) { t.Parallel(); testCloseAfterCancel(t, newStore) })
+	t.Run("cancelled rotation stays open after manual retirement", func(t *testing.T) { t.Parallel(); testCancelManualKeepsOpen(t, newStore) })
+	t.Run("reminder rounds claimed once", func(t *testing.T) { t.Parallel(); testClaimIncidentReminder(t, newStore) })
 	t.Run("concurrent last ticks close once", func(t *testing.T) { t.Parallel(); testConcurrentTicks(t, newStore) })
 	t.Run("incident events and listings", func(t *testing.T) { t.Parallel(); testIncidentEvents(t, newStore) })
 	t.Run("old secret revoked early", func(t *testing.T) { t.Parallel(); testOldRevoked(t, newStore) })
@@ -426,6 +429,151 @@ func testCloseAfterChecklist(t *testing.T, newStore NewStore) {
 	}
 	if closedEvents != 1 {
 		t.Errorf("closed events: %d, want 1", closedEvents)
+	}
+}
+
+// cancel moves the open rotation r to cancelled, as an operator does.
+func (f incidentFixture) cancel(t *testing.T, r rotation.Rotation) rotation.Rotation {
+	t.Helper()
+	done, err := f.store.Apply(f.ctx, rotation.Change{RotationID: r.ID, From: r.State, Version: r.Version, To: rotation.StateCancelled,
+		Event: &rotation.Event{Actor: "alice", Action: rotation.ActionCancel}})
+	if err != nil {
+		t.Fatalf("cancel %s: %v", r.ID, err)
+	}
+	return done
+}
+
+func (f incidentFixture) mustGetIncident(t *testing.T, id string) rotation.Incident {
+	t.Helper()
+	inc, err := f.is.GetIncident(f.ctx, id)
+	if err != nil {
+		t.Fatalf("GetIncident(%s): %v", id, err)
+	}
+	return inc
+}
+
+// The incident's rotation is cancelled, which leaves the leaked secret in
+// use. The incident closes when a later emergency rotation of the same
+// credential retires that secret and the checklist is done, not before.
+func testCloseAfterCancel(t *testing.T, newStore NewStore) {
+	f := setupIncidents(t, newStore, "cred-a", "cred-b")
+	first, r := f.mustReport(t, "cred-a")
+	f.cancel(t, r)
+	for item := 1; item <= 3; item++ {
+		first = f.tick(t, first, item)
+	}
+	if !first.Open() {
+		t.Fatalf("incident closed with its rotation cancelled and no later emergency rotation")
+	}
+
+	// An emergency rotation of another credential changes nothing.
+	_, otherRotation := f.mustReport(t, "cred-b")
+	f.retire(t, otherRotation)
+	if got := f.mustGetIncident(t, first.ID); !got.Open() {
+		t.Fatalf("incident closed by the retirement of another credential's rotation")
+	}
+
+	f.clock.Advance(time.Hour)
+	second, next := f.mustReport(t, "cred-a")
+	if second.EscalatedFrom != "" {
+		t.Fatalf("second report escalated a %s rotation, want a new emergency rotation", second.EscalatedFrom)
+	}
+	f.retire(t, next)
+	got := f.mustGetIncident(t, first.ID)
+	if got.Open() || !got.ClosedAt.Equal(f.clock.Now()) {
+		t.Errorf("after the later emergency rotation retired: closed at %v, want %v", got.ClosedAt, f.clock.Now())
+	}
+	events, err := f.is.ListIncidentEvents(f.ctx, first.ID)
+	if err != nil {
+		t.Fatalf("ListIncidentEvents: %v", err)
+	}
+	last := events[len(events)-1]
+	if last.Action != rotation.IncidentClosed || !strings.Contains(last.Detail, "cancelled") {
+		t.Errorf("last event = %s %q, want closed with a detail that names the cancelled rotation", last.Action, last.Detail)
+	}
+	if got := f.mustGetIncident(t, second.ID); !got.Open() {
+		t.Errorf("second incident closed with %d checklist items left", got.ItemsLeft())
+	}
+}
+
+// A manual rotation after the cancellation does not destroy the leaked
+// version, so it does not close the incident; a later emergency one that
+// retires after the last tick does.
+func testCancelManualKeepsOpen(t *testing.T, newStore NewStore) {
+	f := setupIncidents(t, newStore, "cred-a")
+	inc, r := f.mustReport(t, "cred-a")
+	f.cancel(t, r)
+	f.clock.Advance(time.Minute)
+	f.retire(t, f.create(t, "cred-a"))
+	for item := 1; item <= 3; item++ {
+		inc = f.tick(t, inc, item)
+	}
+	if !inc.Open() {
+		t.Fatalf("incident closed after a manual rotation retired")
+	}
+
+	_, next := f.mustReport(t, "cred-a")
+	f.retire(t, next)
+	if got := f.mustGetIncident(t, inc.ID); got.Open() {
+		t.Errorf("incident still open after a later emergency rotation retired and its checklist is done")
+	}
+}
+
+// Each reminder round of an open incident is claimed once, even by
+// concurrent callers; a closed incident has no more rounds.
+func testClaimIncidentReminder(t *testing.T, newStore NewStore) {
+	f := setupIncidents(t, newStore, "cred-a")
+	inc, r := f.mustReport(t, "cred-a")
+
+	const callers = 8
+	results := make(chan bool, callers)
+	errs := make(chan error, callers)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			claimed, err := f.is.ClaimIncidentReminder(f.ctx, inc.ID, 1)
+			if err != nil {
+				errs <- err
+				return
+			}
+			results <- claimed
+		})
+	}
+	wg.Wait()
+	close(results)
+	close(errs)
+	for err := range errs {
+		t.Errorf("ClaimIncidentReminder(round 1): %v", err)
+	}
+	wins := 0
+	for claimed := range results {
+		if claimed {
+			wins++
+		}
+	}
+	if wins != 1 {
+		t.Errorf("concurrent claims of round 1 won: %d, want 1", wins)
+	}
+
+	if claimed, err := f.is.ClaimIncidentReminder(f.ctx, inc.ID, 2); err != nil || !claimed {
+		t.Errorf("ClaimIncidentReminder(round 2) = %v, %v; want true, nil", claimed, err)
+	}
+	if _, err := f.is.ClaimIncidentReminder(f.ctx, inc.ID, 0); !errors.Is(err, rotation.ErrInvalid) {
+		t.Errorf("ClaimIncidentReminder(round 0): err = %v, want ErrInvalid", err)
+	}
+	if _, err := f.is.ClaimIncidentReminder(f.ctx, uuid.NewString(), 1); !errors.Is(err, rotation.ErrNotFound) {
+		t.Errorf("ClaimIncidentReminder(unknown incident): err = %v, want ErrNotFound", err)
+	}
+
+	f.retire(t, r)
+	for item := 1; item <= 3; item++ {
+		inc = f.tick(t, inc, item)
+	}
+	if inc.Open() {
+		t.Fatalf("incident still open after retirement and every tick")
+	}
+	if _, err := f.is.ClaimIncidentReminder(f.ctx, inc.ID, 3); !errors.Is(err, rotation.ErrConflict) {
+		t.Errorf("ClaimIncidentReminder(closed incident): err = %v, want ErrConflict", err)
 	}
 }
 
