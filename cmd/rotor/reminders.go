@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -107,12 +108,21 @@ func newScheduler(store scheduler.Store, cfg *config.Config, channels map[string
 		if m.Overdue() {
 			kind = notify.KindOverdue
 		}
-		return ch.Send(ctx, notify.Message{
+		err := ch.Send(ctx, notify.Message{
 			Kind: kind, CredentialID: m.CredentialID, Organisation: m.Organisation, ClientID: m.ClientID,
 			DueAt: m.DueAt, DaysLeft: int(m.BeforeDue / (24 * time.Hour)), Offset: rotation.DescribeOffset(m.BeforeDue),
 			URL:            publicURL + "/credentials/" + m.CredentialID,
 			IdempotencyKey: key,
 		})
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, notify.ErrPermanent):
+			return fmt.Errorf("%w: %w", scheduler.ErrPermanent, err)
+		case notify.RetryAfter(err) > 0:
+			return &scheduler.RetryAfterError{Err: err, After: notify.RetryAfter(err)}
+		}
+		return err
 	}
 	return &scheduler.Scheduler{
 		Store:    store,

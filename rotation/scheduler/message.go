@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -43,6 +44,22 @@ func (m Message) Overdue() bool { return m.BeforeDue < 0 }
 type Sender interface {
 	Send(ctx context.Context, channel string, m Message, idempotencyKey string) error
 }
+
+// ErrPermanent marks a send error that no retry can fix, such as a
+// rejected recipient or an archived Slack channel. A Sender wraps it, and
+// the scheduler then fails the reminder at once instead of retrying.
+var ErrPermanent = errors.New("permanent send failure")
+
+// RetryAfterError carries how long the receiver asked rotor to wait, as a
+// 429's Retry-After header does. The scheduler waits at least that long
+// before the next attempt.
+type RetryAfterError struct {
+	Err   error
+	After time.Duration
+}
+
+func (e *RetryAfterError) Error() string { return e.Err.Error() }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
 
 // SenderFunc adapts a function to Sender.
 type SenderFunc func(ctx context.Context, channel string, m Message, idempotencyKey string) error

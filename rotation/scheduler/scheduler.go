@@ -337,11 +337,15 @@ func (s *Scheduler) deliver(ctx context.Context, cfg settings, r rotation.Remind
 		// again, with the same idempotency key in case this one arrived.
 		log.Info("reminder send interrupted; it will be retried", "error", errorText(err))
 		return s.finish(ctx, log, r, rotation.ReminderOutcome{Status: rotation.ReminderPending, Error: errorText(err)})
-	case r.Attempts >= cfg.maxAttempts:
-		log.Error("reminder failed", "error", errorText(err), "attempts", r.Attempts)
+	case r.Attempts >= cfg.maxAttempts || errors.Is(err, ErrPermanent):
+		log.Error("reminder failed", "error", errorText(err), "attempts", r.Attempts, "permanent", errors.Is(err, ErrPermanent))
 		return s.finish(ctx, log, r, rotation.ReminderOutcome{Status: rotation.ReminderFailed, Error: errorText(err)})
 	default:
 		delay := cfg.backoff(r.Attempts)
+		var hint *RetryAfterError
+		if errors.As(err, &hint) && hint.After > delay {
+			delay = hint.After
+		}
 		log.Warn("reminder send failed; it will be retried", "error", errorText(err), "retry_in", delay.String())
 		return s.finish(ctx, log, r, rotation.ReminderOutcome{Status: rotation.ReminderPending, Error: errorText(err), RetryAfter: delay})
 	}

@@ -556,6 +556,41 @@ func TestFailingChannelEndsFailed(t *testing.T) {
 	}
 }
 
+// A permanent failure (an archived channel, a rejected recipient) fails
+// the reminder at once; a Retry-After hint stretches the backoff.
+func TestPermanentFailureIsNotRetried(t *testing.T) {
+	t.Parallel()
+	f := setup(t, memory, "cred-a")
+	start := f.clock.Now()
+	s := f.scheduler(t, "replica-1", f.store)
+	f.rec.setFail(func(ch string) error {
+		if ch == "email" {
+			return fmt.Errorf("send to %s: recipient rejected: %w", ch, scheduler.ErrPermanent)
+		}
+		return &scheduler.RetryAfterError{Err: errors.New("HTTP 429"), After: 6 * time.Hour}
+	})
+
+	f.advanceTo(t, start, 14*day)
+	tick(t, s)
+	f.clock.Advance(scheduler.DefaultBackoff(1))
+	tick(t, s) // the webhook waits for its Retry-After; the e-mail is done
+	if got := f.rec.attemptCount(); got != 2 {
+		t.Errorf("send attempts = %d, want 2: no retry of the permanent failure, none before Retry-After", got)
+	}
+	reminders := f.reminders(t, "cred-a")
+	if len(reminders) != 2 {
+		t.Fatalf("reminders = %d, want one per channel", len(reminders))
+	}
+	for name, r := range reminders {
+		switch {
+		case strings.Contains(name, "email") && (r.Status != rotation.ReminderFailed || r.Attempts != 1):
+			t.Errorf("%s: status %s after %d attempts, want failed after 1", name, r.Status, r.Attempts)
+		case strings.Contains(name, "webhook") && r.Status != rotation.ReminderPending:
+			t.Errorf("%s: status %s, want pending until the Retry-After passes", name, r.Status)
+		}
+	}
+}
+
 // The last attempt's lease expires without an outcome: the reminder is
 // failed, not sent again.
 func TestExpiredLastAttemptFails(t *testing.T) {
