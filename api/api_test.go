@@ -525,7 +525,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 // A double click on a transition button lands on the rotation page as a
-// success, not as an error; a second paste still shows its conflict.
+// success, not as an error. A second paste still shows its conflict.
 func TestUIRepeatedSubmit(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -593,8 +593,8 @@ func TestSimulatedPersiumErrors(t *testing.T) {
 	}
 }
 
-// A change to the secret that rotor did not make pauses the rotation; the
-// API says so and an operator resumes it.
+// A change to the secret that rotor did not make pauses the rotation. The
+// API reports the pause, and an operator resumes it.
 func TestPausedRotationThroughAPI(t *testing.T) {
 	t.Parallel()
 	f := setup(t)

@@ -75,10 +75,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case status >= 500:
 		s.log.WarnContext(r.Context(), "request failed", append(attrs, "error", err)...)
 	default:
-		// Refusals are normal, but an operator tracing a rotation needs to
+		// Rejections are normal, but an operator tracing a rotation needs to
 		// see them. The code names the reason; the error text stays out,
 		// since it carries nothing the code does not.
-		s.log.InfoContext(r.Context(), "request refused", attrs...)
+		s.log.InfoContext(r.Context(), "request rejected", attrs...)
 	}
 
 	if wantsJSON(r) {

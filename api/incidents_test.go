@@ -340,8 +340,8 @@ func TestIncidentThroughUI(t *testing.T) {
 }
 
 // The emergency rotation is cancelled, so the leaked secret stays in use:
-// a done checklist does not close the incident, and the page says what to
-// do. A second report opens a new emergency rotation, and its retirement
+// a done checklist does not close the incident, and the page explains what
+// to do. A second report opens a new emergency rotation, and its retirement
 // closes the first incident.
 func TestCancelledIncidentClosesAfterNextEmergency(t *testing.T) {
 	t.Parallel()

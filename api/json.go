@@ -395,8 +395,8 @@ func (s *Server) recordIssued(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// currentRejectedWarning tells the operator that consumers fail until the
-// new secret is promoted.
+// currentRejectedWarning is the warning that consumers fail until the new
+// secret is promoted.
 const currentRejectedWarning = "The token endpoint already rejects the secret consumers use now, so they fail until you promote the new one. Persium may have issued a second secret, which drops the current one. Promote now."
 
 type reasonBody struct {

@@ -47,8 +47,8 @@ type Options struct {
 	// failed ones on the dashboard.
 	Reminders ReminderLister
 
-	// PublicURL is where operators reach rotor, for links in the calendar
-	// feed. Empty means links relative to the request's host.
+	// PublicURL is the URL at which operators reach rotor, for links in the
+	// calendar feed. Empty means links relative to the request's host.
 	PublicURL string
 }
 
@@ -114,7 +114,7 @@ func (s *Server) Handler() http.Handler {
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &httpError{status: http.StatusForbidden, code: "cross_origin",
-			message: "rotor refused a state-changing request from another site. Submit the form from rotor's own pages."})
+			message: "rotor rejected a state-changing request from another site. Submit the form from rotor's own pages."})
 	}))
 	r.Group(func(r chi.Router) {
 		r.Use(csrf.Handler)

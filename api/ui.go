@@ -423,7 +423,7 @@ func (s *Server) uiRequest(w http.ResponseWriter, r *http.Request) error {
 // uiTransition handles a form that moves a rotation: it checks the role,
 // reads the form, runs do and redirects with the notice do names, or
 // re-renders the rotation page with the error. A repeat of a transition
-// that already happened, as from a double click, redirects as a success;
+// that already happened, as from a double click, redirects as a success.
 // target and step name the state and step the action leads to, and are
 // empty where a repeat is not harmless.
 func (s *Server) uiTransition(target rotation.State, step rotation.Step, do func(r *http.Request, actor, id string) (string, error)) http.HandlerFunc {

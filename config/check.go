@@ -16,8 +16,8 @@ const checkUsage = "usage: rotor check [-online] -config FILE (or rotor check FI
 // well when the file cannot be read, and 2 for a usage error or -online.
 //
 // runOnline, when not nil, runs the -online checks on the valid configuration
-// and returns the exit code; rotor's command passes the function that
-// reaches each backend, since this package knows none of them.
+// and returns the exit code. rotor's command passes the function that
+// reaches each backend, because this package imports none of them.
 func CheckCommand(args []string, stdout, stderr io.Writer, runOnline func(cfg *Config, stdout, stderr io.Writer) int) int {
 	fs := flag.NewFlagSet("rotor check", flag.ContinueOnError)
 	fs.SetOutput(stderr)

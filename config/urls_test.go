@@ -43,7 +43,7 @@ func urlProblems(t *testing.T, key, line, value string) (atKey []Problem, all st
 }
 
 // TestParseRejectsPlainHTTPURLs covers URLs that must never reach the token
-// endpoint, the API or Vault. Each is rejected with a message that tells
+// endpoint, the API or Vault. Each is rejected with a message that shows
 // what to write instead.
 func TestParseRejectsPlainHTTPURLs(t *testing.T) {
 	t.Parallel()

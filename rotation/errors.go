@@ -12,7 +12,7 @@ var (
 	ErrConflict     = errors.New("conflict")           // wrong state, a concurrent change, a second open rotation
 	ErrInvalid      = errors.New("invalid input")      // the request itself is wrong
 	ErrRejected     = errors.New("rejected")           // the token endpoint rejects a secret that must work
-	ErrInconclusive = errors.New("inconclusive check") // the token endpoint gave no clear answer
+	ErrInconclusive = errors.New("inconclusive check") // the token endpoint gave no clear result
 	ErrUnavailable  = errors.New("unavailable")        // a secrets manager or the database cannot be reached
 )
 

@@ -100,9 +100,10 @@ type Incident struct {
 }
 
 // SecretRetired reports whether the secret that incident rotation r was
-// opened for is retired, given the credential's rotations in rotations: r
-// is old_retired, or r was cancelled and a later emergency rotation of the
-// same credential, requested at or after the cancellation, is old_retired.
+// opened for is retired, given the credential's rotations in rotations.
+// That holds when r is old_retired. It also holds when r was cancelled and
+// a later emergency rotation of the same credential, requested at or after
+// the cancellation, is old_retired.
 // A cancellation leaves the leaked secret in use, so only an emergency
 // rotation, which destroys the old version at retirement, replaces it.
 // Both stores and the Postgres trigger incidents_guard apply this rule.

@@ -117,7 +117,7 @@ type Rotation struct {
 	Versions secretstore.Versions
 
 	// PausedAt is set while the rotation is paused because the secret
-	// changed in a way rotor did not make; PauseReason says what changed.
+	// changed in a way rotor did not make. PauseReason describes the change.
 	// DriftAccepted is the change an operator accepted when resuming.
 	PausedAt      time.Time
 	PauseReason   string

@@ -68,7 +68,7 @@ type DriftChecker interface {
 	// old one stays readable.
 	//
 	// It returns nil when nothing changed, an error of kind
-	// secretstore.ErrDrift whose message says what changed (a version
+	// secretstore.ErrDrift whose message describes the change (a version
 	// written by another tool, a label or alias moved, a recorded version
 	// gone) when something did, and another kind when the backend cannot
 	// be read. It writes nothing.

@@ -676,8 +676,8 @@ func TestServiceRecoverLostStage(t *testing.T) {
 }
 
 // Persium dropped the current secret (a second issue, or an early
-// retirement) before the new one was recorded: staging goes on, and the
-// result and the audit event say that consumers fail until promotion.
+// retirement) before the new one was recorded. Staging goes on, and the
+// result and the audit event warn that consumers fail until promotion.
 func TestServiceIssuedWhileCurrentRejected(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, f *fixture) {
@@ -703,8 +703,8 @@ func TestServiceIssuedWhileCurrentRejected(t *testing.T) {
 }
 
 // A version that another tool writes while both secrets are live pauses
-// the rotation: retire refuses, the audit log says why, and an operator
-// resumes with a reason to accept the change.
+// the rotation. Retire is rejected, the audit log records why, and an
+// operator resumes with a reason to accept the change.
 func TestServiceDriftPausesRotation(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, f *fixture) {
@@ -766,7 +766,7 @@ func TestServiceDriftPausesRotation(t *testing.T) {
 	})
 }
 
-// The watch finds a change while nobody acts on the rotation.
+// The watch finds a change while no operator acts on the rotation.
 func TestServiceWatchPausesOnForeignWrite(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, f *fixture) {
@@ -814,7 +814,7 @@ func TestWatchStopsCleanly(t *testing.T) {
 }
 
 // Outside the credential's low-traffic window, promote and retire need a
-// reason, and the audit event says the step went ahead outside it.
+// reason, and the audit event records that the step went ahead outside it.
 func TestServiceLowTrafficWindow(t *testing.T) {
 	t.Parallel()
 	forEachStore(t, func(t *testing.T, f *fixture) {

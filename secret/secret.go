@@ -14,7 +14,7 @@ import (
 	"log/slog"
 )
 
-// Redacted is what a Value prints, logs and encodes as.
+// Redacted is the text a Value prints, logs and encodes as.
 const Redacted = "[REDACTED]"
 
 // Value is a secret held in memory. The zero Value is empty.

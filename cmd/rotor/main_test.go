@@ -161,12 +161,12 @@ type backendCase struct {
 }
 
 // consumerView reads the secret the way a consumer configured as the
-// README says would.
+// README describes would.
 type consumerView interface {
 	// current returns the document consumers read now.
 	current(t *testing.T) map[string]any
 	// oldReadable reports whether the version that held the old secret can
-	// still be read by a consumer that asks for it.
+	// still be read by a consumer that requests it.
 	oldReadable(t *testing.T, secret string) bool
 	// oldDestroyed reports whether the backend no longer holds the old
 	// secret in any version that can be read or restored.
@@ -215,7 +215,7 @@ func (v awsView) current(t *testing.T) map[string]any {
 
 // oldReadable reports whether a labelled version holds the old secret.
 // AWS keeps a deprecated version readable by its id until it prunes it,
-// which rotor cannot prevent; the README says so.
+// which rotor cannot prevent, and the README warns about it.
 func (v awsView) oldReadable(t *testing.T, old string) bool {
 	versions, err := v.fake.Versions(v.name)
 	if err != nil {
@@ -340,6 +340,40 @@ func decodeDoc(t *testing.T, data []byte) map[string]any {
 	return doc
 }
 
+// serveConfig is the configuration the rotor serve tests write: the TLS
+// token endpoint, one backend, and the credential cred-a stored in it.
+type serveConfig struct {
+	tokenEndpoint string // the token endpoint's base URL
+	caFile        string
+	backendYAML   string // the entries under backends:, named test-backend
+	storeYAML     string // the lines under the credential's store:, after backend
+	webhook       bool   // adds the channel "security", a signed webhook, and public_url
+	credential    string // more lines of the credential, each indented by four spaces
+}
+
+// write writes the configuration into dir and returns its path.
+func (c serveConfig) write(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "persium:\n  token_url: %[1]s/realms/persium/protocol/openid-connect/token\n  api_url: %[1]s/api\n  hosts: [127.0.0.1]\n  ca_file: %[2]s\n", c.tokenEndpoint, c.caFile)
+	if c.webhook {
+		b.WriteString("server:\n  public_url: https://rotor.internal.example\n")
+	}
+	b.WriteString("backends:\n" + c.backendYAML)
+	if c.webhook {
+		b.WriteString("channels:\n  security:\n    type: webhook\n    webhook: {url_env: ROTOR_WEBHOOK_URL, signing_key_env: ROTOR_WEBHOOK_SIGNING_KEY}\n")
+	}
+	b.WriteString("credentials:\n  - id: cred-a\n    organisation: Org A\n    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40\n    client_id: client-a\n")
+	b.WriteString(c.credential)
+	b.WriteString("    store:\n      backend: test-backend\n" + c.storeYAML)
+
+	path := filepath.Join(dir, "rotor.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatalf("write config: %v", err)
+	}
+	return path
+}
+
 // The whole rotation, end to end, for every backend: `rotor serve` on
 // Postgres, the backend's fake, and the TLS token endpoint, driven through
 // the JSON API.
@@ -362,25 +396,8 @@ func testServeRotation(t *testing.T, bc backendCase) {
 	original := map[string]any{"client_id": "client-a", "client_secret": canary.Reveal(), "token_url": ts.URL + sim.TokenPath(), "retries": 3.0}
 	backendYAML, storeYAML, env, view := bc.setup(t, original)
 
-	configPath := filepath.Join(dir, "rotor.yaml")
-	config := fmt.Sprintf(`persium:
-  token_url: %[1]s/realms/persium/protocol/openid-connect/token
-  api_url: %[1]s/api
-  hosts: [127.0.0.1]
-  ca_file: %[2]s
-backends:
-%[3]scredentials:
-  - id: cred-a
-    organisation: Org A
-    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
-    client_id: client-a
-    min_dual_active: 1h
-    store:
-      backend: test-backend
-%[4]s`, ts.URL, caFile, backendYAML, storeYAML)
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
-		t.Fatalf("write config: %v", err)
-	}
+	configPath := serveConfig{tokenEndpoint: ts.URL, caFile: caFile, backendYAML: backendYAML, storeYAML: storeYAML,
+		credential: "    min_dual_active: 1h\n"}.write(t, dir)
 	if env == nil {
 		env = map[string]string{}
 	}
@@ -777,33 +794,8 @@ func TestServeSendsReminder(t *testing.T) {
 	// Issued 80 days ago with a 90-day period: due in 10 days, so the
 	// 14-day reminder is due now and the 7-day one is not.
 	issued := time.Now().UTC().Add(-80 * 24 * time.Hour).Format(time.RFC3339)
-	config := fmt.Sprintf(`persium:
-  token_url: %[1]s/realms/persium/protocol/openid-connect/token
-  api_url: %[1]s/api
-  hosts: [127.0.0.1]
-  ca_file: %[2]s
-server:
-  public_url: https://rotor.internal.example
-backends:
-%[3]schannels:
-  security:
-    type: webhook
-    webhook: {url_env: ROTOR_WEBHOOK_URL, signing_key_env: ROTOR_WEBHOOK_SIGNING_KEY}
-credentials:
-  - id: cred-a
-    organisation: Org A
-    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
-    client_id: client-a
-    issued_at: %[5]s
-    channels: [security]
-    window: daily 02:00-04:00 UTC
-    store:
-      backend: test-backend
-%[4]s`, ts.URL, caFile, backendYAML, storeYAML, issued)
-	configPath := filepath.Join(dir, "rotor.yaml")
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	configPath := serveConfig{tokenEndpoint: ts.URL, caFile: caFile, backendYAML: backendYAML, storeYAML: storeYAML, webhook: true,
+		credential: "    issued_at: " + issued + "\n    channels: [security]\n    window: daily 02:00-04:00 UTC\n"}.write(t, dir)
 	rotor := start(t, []string{"serve", "-config", configPath, "-addr", "127.0.0.1:0"}, env)
 
 	var got delivery
@@ -911,32 +903,8 @@ func testServeIncident(t *testing.T, bc backendCase) {
 	env["ROTOR_WEBHOOK_URL"] = receiver.URL + "/hooks/CANARY-incident-path"
 	env["ROTOR_WEBHOOK_SIGNING_KEY"] = signingKey
 
-	config := fmt.Sprintf(`persium:
-  token_url: %[1]s/realms/persium/protocol/openid-connect/token
-  api_url: %[1]s/api
-  hosts: [127.0.0.1]
-  ca_file: %[2]s
-server:
-  public_url: https://rotor.internal.example
-backends:
-%[3]schannels:
-  security:
-    type: webhook
-    webhook: {url_env: ROTOR_WEBHOOK_URL, signing_key_env: ROTOR_WEBHOOK_SIGNING_KEY}
-credentials:
-  - id: cred-a
-    organisation: Org A
-    organisation_id: 6b0f7a52-3c1e-4d8e-9f2a-7e5b1c3d9a40
-    client_id: client-a
-    min_dual_active: 1h
-    channels: [security]
-    store:
-      backend: test-backend
-%[4]s`, ts.URL, caFile, backendYAML, storeYAML)
-	configPath := filepath.Join(dir, "rotor.yaml")
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	configPath := serveConfig{tokenEndpoint: ts.URL, caFile: caFile, backendYAML: backendYAML, storeYAML: storeYAML, webhook: true,
+		credential: "    min_dual_active: 1h\n    channels: [security]\n"}.write(t, dir)
 	rotor := start(t, []string{"serve", "-config", configPath, "-addr", "127.0.0.1:0", "-debug"}, env)
 
 	id := rotor.must(http.StatusCreated, http.MethodPost, "/api/v1/credentials/cred-a/rotations", `{"kind":"scheduled"}`)["id"].(string)

@@ -341,7 +341,7 @@ func (c *Channel) fail(ctx context.Context, op string, err error) error {
 		e.Permanent = reply.Code >= 500 && reply.Code <= 599
 	case ctx.Err() != nil:
 		// The deadline or a cancellation closed the connection. Only the
-		// context's error tells which of the two it was.
+		// context's error shows which of the two it was.
 		e.Err = ctx.Err()
 	default:
 		e.Err = err

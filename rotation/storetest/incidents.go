@@ -497,7 +497,7 @@ func testCloseAfterCancel(t *testing.T, newStore NewStore) {
 }
 
 // A manual rotation after the cancellation does not destroy the leaked
-// version, so it does not close the incident; a later emergency one that
+// version, so it does not close the incident. A later emergency one that
 // retires after the last tick does.
 func testCancelManualKeepsOpen(t *testing.T, newStore NewStore) {
 	f := setupIncidents(t, newStore, "cred-a")

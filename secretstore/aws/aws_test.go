@@ -737,8 +737,9 @@ func TestErrorsRevealNothing(t *testing.T) {
 	})
 }
 
-// Without credentials the SDK sends nothing; the error says so, instead of
-// blaming the endpoint or quoting the providers the SDK tried.
+// Without credentials the SDK sends nothing. The error reports the missing
+// credentials instead of blaming the endpoint or quoting the providers the
+// SDK tried.
 func TestMissingCredentials(t *testing.T) {
 	t.Parallel()
 	fake := awsfake.New(t)
