@@ -69,6 +69,8 @@ type incidentJSON struct {
 	Reference     string                `json:"reference"`
 	Details       string                `json:"details"`
 	ForceRevoke   bool                  `json:"force_revoke"`
+	Departing     string                `json:"departing,omitempty"`
+	RotationKind  rotation.Kind         `json:"rotation_kind"`
 	Escalated     bool                  `json:"escalated"`
 	EscalatedFrom *rotation.Kind        `json:"escalated_from"`
 	Status        string                `json:"status"` // "open" or "closed"
@@ -114,6 +116,7 @@ func (s *Server) toIncidentJSON(d incidentData) incidentJSON {
 		ID: inc.ID, CredentialID: inc.CredentialID, RotationID: inc.RotationID, RotationState: d.Rotation.State,
 		What: inc.What, DetectedAt: inc.DetectedAt, ReportedAt: inc.ReportedAt, ReportedBy: inc.ReportedBy,
 		Reference: inc.Reference, Details: inc.Details, ForceRevoke: inc.ForceRevoke, Escalated: inc.Escalated(),
+		Departing: inc.Departing, RotationKind: d.Rotation.Kind,
 		Status: "open", ClosedAt: timePtr(inc.ClosedAt), OldRevokedAt: timePtr(d.Rotation.OldRevokedAt),
 		ItemsLeft: inc.ItemsLeft(), Checklist: make([]checklistItemJSON, len(inc.Checklist)),
 		Notifications: []notificationJSON{},
@@ -167,6 +170,7 @@ type reportBody struct {
 	Reference   string                `json:"reference"`
 	Details     string                `json:"details"`
 	ForceRevoke bool                  `json:"force_revoke"`
+	Departing   string                `json:"departing"`
 }
 
 // parseDetectedAt reads an RFC 3339 time. An empty value is the zero time,
@@ -197,6 +201,7 @@ func (s *Server) reportIncident(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep, err := s.svc.ReportCompromise(r.Context(), p.Name, chi.URLParam(r, "id"), rotation.ReportInput{
 		What: body.What, DetectedAt: detected, Reference: body.Reference, Details: body.Details, ForceRevoke: body.ForceRevoke,
+		Departing: body.Departing,
 	})
 	if err != nil {
 		return err
@@ -320,6 +325,7 @@ func (s *Server) uiReport(w http.ResponseWriter, r *http.Request) error {
 		What: rotation.IncidentWhat(r.PostFormValue("what")), DetectedAt: detected,
 		Reference: r.PostFormValue("reference"), Details: r.PostFormValue("details"),
 		ForceRevoke: r.PostFormValue("force_revoke") == "true",
+		Departing:   departingField(r),
 	})
 	if err != nil {
 		return err
@@ -477,6 +483,16 @@ func (s *Server) incidentMarkdown(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// departingField returns the form's departing person. The report forms
+// show the field for every kind of compromise, so a name typed before the
+// operator chose another kind is dropped instead of rejected.
+func departingField(r *http.Request) string {
+	if rotation.IncidentWhat(r.PostFormValue("what")) != rotation.WhatOffboarding {
+		return ""
+	}
+	return strings.TrimSpace(r.PostFormValue("departing"))
+}
+
 // markdown renders d as Markdown. Text that operators typed is escaped, so
 // it reads as typed and cannot add headings, links or HTML.
 func (s *Server) markdown(d incidentData) string {
@@ -498,6 +514,9 @@ func (s *Server) markdown(d incidentData) string {
 	row("Status", status)
 	row("Credential", mdEscape(c.ID)+" ("+mdEscape(c.Organisation)+", client ID `"+strings.ReplaceAll(c.ClientID, "`", "")+"`)")
 	row("What happened", mdEscape(inc.What.Describe())+" (`"+string(inc.What)+"`)")
+	if inc.Departing != "" {
+		row("Departing person", mdEscape(inc.Departing))
+	}
 	row("Detected", when(inc.DetectedAt))
 	row("Reported", when(inc.ReportedAt)+" by "+mdEscape(inc.ReportedBy))
 	if inc.Reference != "" {
@@ -510,7 +529,7 @@ func (s *Server) markdown(d incidentData) string {
 	row("Persium asked to revoke", forceRevoke)
 	rotText := fmt.Sprintf("%s, %s", rot.ID, rot.State)
 	if inc.Escalated() {
-		rotText += fmt.Sprintf(" (a %s rotation escalated to emergency)", inc.EscalatedFrom)
+		rotText += fmt.Sprintf(" (a %s rotation turned into %s)", inc.EscalatedFrom, rot.Kind)
 	}
 	row("Rotation", rotText)
 	if !rot.OldRevokedAt.IsZero() {

@@ -211,6 +211,10 @@ func TestReportIncidentRejectsInput(t *testing.T) {
 		"secret in details":   {`{"what":"other","detected_at":"2026-03-01T09:00:00Z","details":"found ` + strings.Trim(string(raw), `"`) + ` in a log"}`, "secret_in_text"},
 		"secret in reference": {`{"what":"other","detected_at":"2026-03-01T09:00:00Z","reference":"` + url.QueryEscape(canary.Reveal()) + `"}`, "secret_in_text"},
 		"force_revoke string": {`{"what":"other","detected_at":"2026-03-01T09:00:00Z","force_revoke":"yes"}`, "invalid_body"},
+		"offboarding unnamed": {`{"what":"offboarding","detected_at":"2026-03-01T09:00:00Z"}`, "invalid_departing"},
+		"offboarding blank":   {`{"what":"offboarding","detected_at":"2026-03-01T09:00:00Z","departing":"  "}`, "invalid_departing"},
+		"departing elsewhere": {`{"what":"lost_device","detected_at":"2026-03-01T09:00:00Z","departing":"Alex Doe"}`, "invalid_departing"},
+		"departing too long":  {`{"what":"offboarding","detected_at":"2026-03-01T09:00:00Z","departing":"` + strings.Repeat("x", 201) + `"}`, "invalid_departing"},
 	}
 	for name, c := range cases {
 		resp := f.post("/api/v1/credentials/cred-a/incidents", c.body)
@@ -339,15 +343,18 @@ func TestIncidentThroughUI(t *testing.T) {
 	}
 }
 
-// The emergency rotation is cancelled, so the leaked secret stays in use:
-// a done checklist does not close the incident, and the page explains what
-// to do. A second report opens a new emergency rotation, and its retirement
-// closes the first incident.
+// The offboarding rotation is cancelled, so the secret stays in use: a
+// done checklist does not close the incident, and the page explains what
+// to do. A second report opens a new offboarding rotation, and its
+// retirement closes the first incident.
 func TestCancelledIncidentClosesAfterNextEmergency(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	first := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T07:00:00Z"}`)
+	first := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T07:00:00Z","departing":"Alex Doe"}`)
 	firstID, firstRotation := first["id"].(string), first["rotation_id"].(string)
+	if first["rotation_kind"] != "offboarding" || first["departing"] != "Alex Doe" {
+		t.Errorf("offboarding report: rotation kind %v, departing %v; want offboarding, Alex Doe", first["rotation_kind"], first["departing"])
+	}
 	if resp := f.post("/api/v1/rotations/"+firstRotation+"/cancel", `{"reason":"opened on the wrong credential by mistake"}`); resp.status != http.StatusOK {
 		t.Fatalf("cancel: %d %s", resp.status, resp.body)
 	}
@@ -363,10 +370,10 @@ func TestCancelledIncidentClosesAfterNextEmergency(t *testing.T) {
 	}
 
 	f.clock.Advance(time.Hour)
-	second := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T07:00:00Z"}`)
+	second := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T07:00:00Z","departing":"Alex Doe"}`)
 	id := second["rotation_id"].(string)
-	if id == firstRotation || second["escalated"] == true {
-		t.Fatalf("second report: rotation %v, escalated %v; want a new emergency rotation", id, second["escalated"])
+	if id == firstRotation || second["escalated"] == true || second["rotation_kind"] != "offboarding" {
+		t.Fatalf("second report: rotation %v, escalated %v, kind %v; want a new offboarding rotation", id, second["escalated"], second["rotation_kind"])
 	}
 	if resp := f.post("/api/v1/rotations/"+id+"/issued", secretBody(f.issue(t), "")); resp.status != http.StatusOK {
 		t.Fatalf("issued: %d %s", resp.status, resp.body)
@@ -390,5 +397,69 @@ func TestCancelledIncidentClosesAfterNextEmergency(t *testing.T) {
 	}
 	if got := f.do("viewer", http.MethodGet, "/api/v1/incidents/"+second["id"].(string), "", "").json(t); got["status"] != "open" {
 		t.Errorf("second incident with its checklist not done: status %v, want open", got["status"])
+	}
+}
+
+// Staff offboarding opens a rotation of its own kind that records who
+// left, turns an open manual rotation into one, leaves an open emergency
+// an emergency, and destroys the old version at retirement.
+func TestOffboardingReport(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := f.requestRotation(t)
+
+	inc := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T08:00:00Z","departing":"Alex Doe","reference":"HR-12"}`)
+	if inc["rotation_id"] != id || inc["escalated_from"] != "manual" || inc["rotation_kind"] != "offboarding" || inc["departing"] != "Alex Doe" {
+		t.Fatalf("offboarding report on a manual rotation: %v", inc)
+	}
+	rot := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id, "", "").json(t)
+	if rot["kind"] != "offboarding" {
+		t.Errorf("rotation kind after the report: %v, want offboarding", rot["kind"])
+	}
+	events := f.do("viewer", http.MethodGet, "/api/v1/rotations/"+id+"/events", "", "").body
+	if !strings.Contains(events, "kind manual → offboarding") {
+		t.Errorf("events do not record the change of kind: %s", events)
+	}
+	page := f.do("viewer", http.MethodGet, "/incidents/"+inc["id"].(string), "", "").body
+	if !strings.Contains(page, "Alex Doe left") || !strings.Contains(page, "Offboarding rotation") {
+		t.Errorf("the incident page does not name the departing person and the rotation's kind")
+	}
+	md := f.do("viewer", http.MethodGet, "/incidents/"+inc["id"].(string)+".md", "", "").body
+	if !strings.Contains(md, "| Departing person | Alex Doe |") {
+		t.Errorf("the Markdown export does not name the departing person:\n%s", md)
+	}
+
+	if resp := f.post("/api/v1/rotations/"+id+"/issued", secretBody(f.issue(t), "")); resp.status != http.StatusOK {
+		t.Fatalf("issued: %d %s", resp.status, resp.body)
+	}
+	if err := f.sim.RetireOld("client-cred-a"); err != nil {
+		t.Fatalf("RetireOld: %v", err)
+	}
+	if resp := f.post("/api/v1/rotations/"+id+"/force-revoked", `{}`); resp.status != http.StatusOK {
+		t.Fatalf("force-revoked: %d %s", resp.status, resp.body)
+	}
+	promoted := f.post("/api/v1/rotations/"+id+"/promote", "")
+	if promoted.status != http.StatusOK {
+		t.Fatalf("promote: %d %s", promoted.status, promoted.body)
+	}
+	oldVersion := promoted.json(t)["versions"].(map[string]any)["Old"]
+	if resp := f.post("/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true}`); resp.status != http.StatusOK {
+		t.Fatalf("retire: %d %s", resp.status, resp.body)
+	}
+	for _, v := range f.backend.Versions() {
+		if v.Version == oldVersion && v.State != memory.Destroyed {
+			t.Errorf("old version %s is %s after an offboarding retirement, want destroyed", v.Version, v.State)
+		}
+	}
+
+	// An emergency rotation requested without an incident stays an
+	// emergency when a departure is reported on it.
+	resp := f.post("/api/v1/credentials/cred-a/rotations", `{"kind":"emergency","reason":"suspected leak"}`)
+	if resp.status != http.StatusCreated {
+		t.Fatalf("request emergency rotation: %d %s", resp.status, resp.body)
+	}
+	second := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T08:00:00Z","departing":"Sam Roe"}`)
+	if second["rotation_kind"] != "emergency" || second["escalated_from"] != "emergency" {
+		t.Errorf("offboarding report on an emergency rotation: kind %v, escalated from %v; want emergency, emergency", second["rotation_kind"], second["escalated_from"])
 	}
 }

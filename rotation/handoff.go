@@ -56,7 +56,7 @@ func RequestText(c Credential, r Rotation, inc *Incident) string {
 	}
 	var b strings.Builder
 	urgency := ""
-	if r.Kind == KindEmergency {
+	if r.Kind.Compromised() {
 		urgency = "URGENT: "
 	}
 	fmt.Fprintf(&b, "Subject: %sClient secret rotation for %s (client %s)\n\n", urgency, c.Organisation, c.ClientID)

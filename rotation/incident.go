@@ -56,6 +56,7 @@ func (w IncidentWhat) Describe() string {
 
 // Limits on incident input.
 const (
+	MaxDepartingBytes = 200
 	MaxReferenceBytes = 200
 	MaxDetailsBytes   = 2000
 	MaxItemTitleBytes = 200
@@ -87,6 +88,10 @@ type Incident struct {
 	Details     string
 	ForceRevoke bool // whether Persium is asked to revoke the old secret at once
 
+	// Departing names the person whose departure is reported, for What
+	// WhatOffboarding, and is "" otherwise.
+	Departing string
+
 	// EscalatedFrom is the kind of the open rotation that the report turned
 	// into an emergency, and "" when the report opened a new rotation.
 	EscalatedFrom Kind
@@ -102,10 +107,11 @@ type Incident struct {
 // SecretRetired reports whether the secret that incident rotation r was
 // opened for is retired, given the credential's rotations in rotations.
 // That holds when r is old_retired. It also holds when r was cancelled and
-// a later emergency rotation of the same credential, requested at or after
-// the cancellation, is old_retired.
-// A cancellation leaves the leaked secret in use, so only an emergency
-// rotation, which destroys the old version at retirement, replaces it.
+// a later emergency or offboarding rotation of the same credential,
+// requested at or after the cancellation, is old_retired.
+// A cancellation leaves the leaked secret in use, so only a rotation of a
+// Compromised kind, which destroys the old version at retirement, replaces
+// it.
 // Both stores and the Postgres trigger incidents_guard apply this rule.
 func SecretRetired(r Rotation, rotations []Rotation) bool {
 	switch r.State {
@@ -113,7 +119,7 @@ func SecretRetired(r Rotation, rotations []Rotation) bool {
 		return true
 	case StateCancelled:
 		for _, next := range rotations {
-			if next.CredentialID == r.CredentialID && next.Kind == KindEmergency &&
+			if next.CredentialID == r.CredentialID && next.Kind.Compromised() &&
 				next.State == StateOldRetired && !next.CreatedAt.Before(r.CancelledAt) {
 				return true
 			}
@@ -186,13 +192,14 @@ type IncidentEvent struct {
 // of a compromise.
 type IncidentReport struct {
 	// Incident carries ID, CredentialID, What, DetectedAt, ReportedBy,
-	// Reference, Details, ForceRevoke, and the titles of its first
-	// checklist items. The store fills the rest.
+	// Reference, Details, ForceRevoke, Departing, and the titles of its
+	// first checklist items. The store fills the rest.
 	Incident Incident
 
-	// Rotation is created in StateRequested when the credential has no
-	// open rotation: it carries ID, Kind (KindEmergency), Reason and
-	// RequestedBy.
+	// Rotation carries ID, Kind (KindEmergency or KindOffboarding),
+	// Reason and RequestedBy. It is created in StateRequested when the
+	// credential has no open rotation; otherwise the open rotation takes
+	// its Kind.
 	Rotation Rotation
 }
 
@@ -205,7 +212,7 @@ type IncidentReport struct {
 // to a concurrent one.
 type IncidentStore interface {
 	// ReportIncident records a compromise in one transaction. If the
-	// credential has an open rotation, it becomes KindEmergency with its
+	// credential has an open rotation, it takes rep.Rotation.Kind with its
 	// state, versions and times kept, its version increases by one, and an
 	// "escalated" event is appended. Otherwise rep.Rotation is created with
 	// a "request" event. The incident is inserted with its checklist and a
@@ -266,12 +273,14 @@ func CheckIncidentReport(rep IncidentReport) error {
 		return fmt.Errorf("incident %s: no detection time: %w", inc.ID, ErrInvalid)
 	case strings.TrimSpace(inc.ReportedBy) == "":
 		return fmt.Errorf("incident %s: no reporter: %w", inc.ID, ErrInvalid)
-	case len(inc.Reference) > MaxReferenceBytes || len(inc.Details) > MaxDetailsBytes:
-		return fmt.Errorf("incident %s: reference or details too long: %w", inc.ID, ErrInvalid)
+	case len(inc.Reference) > MaxReferenceBytes || len(inc.Details) > MaxDetailsBytes || len(inc.Departing) > MaxDepartingBytes:
+		return fmt.Errorf("incident %s: reference, details or departing person too long: %w", inc.ID, ErrInvalid)
+	case (inc.What == WhatOffboarding) != (strings.TrimSpace(inc.Departing) != ""):
+		return fmt.Errorf("incident %s: a departing person is named for offboarding, and only for it: %w", inc.ID, ErrInvalid)
 	case len(inc.Checklist) == 0:
 		return fmt.Errorf("incident %s: empty checklist: %w", inc.ID, ErrInvalid)
-	case rep.Rotation.ID == "" || rep.Rotation.Kind != KindEmergency || rep.Rotation.RequestedBy == "":
-		return fmt.Errorf("incident %s: the rotation to open needs an id, kind emergency and a requester: %w", inc.ID, ErrInvalid)
+	case rep.Rotation.ID == "" || !rep.Rotation.Kind.Compromised() || rep.Rotation.RequestedBy == "":
+		return fmt.Errorf("incident %s: the rotation to open needs an id, kind emergency or offboarding, and a requester: %w", inc.ID, ErrInvalid)
 	}
 	seen := make(map[string]bool, len(inc.Checklist))
 	for _, it := range inc.Checklist {
@@ -287,6 +296,20 @@ func CheckIncidentReport(rep IncidentReport) error {
 	return nil
 }
 
+// ReportedDetail returns the detail of an incident's "reported" event. Both
+// stores write it.
+func ReportedDetail(in Incident) string {
+	revoke := "keep the old secret until the new one is deployed"
+	if in.ForceRevoke {
+		revoke = "revoke the old secret at once"
+	}
+	departed := ""
+	if in.Departing != "" {
+		departed = " (" + in.Departing + " left)"
+	}
+	return fmt.Sprintf("%s%s, detected %s; Persium is asked to %s", in.What, departed, in.DetectedAt.UTC().Format(time.RFC3339), revoke)
+}
+
 // CheckItemTitle reports whether title can name a checklist item: not
 // blank, at most MaxItemTitleBytes, one line of valid UTF-8.
 func CheckItemTitle(title string) error {
@@ -297,15 +320,16 @@ func CheckItemTitle(title string) error {
 }
 
 // EscalationDetail returns the detail of the "escalated" event of a
-// rotation of kind from, in state, that incident incidentID escalated.
-func EscalationDetail(from Kind, state State, incidentID string) string {
-	return fmt.Sprintf("kind %s → emergency because of incident %s; state %s and its progress kept", from, incidentID, state)
+// rotation of kind from, in state, that incident incidentID turned into
+// kind to.
+func EscalationDetail(from, to Kind, state State, incidentID string) string {
+	return fmt.Sprintf("kind %s → %s because of incident %s; state %s and its progress kept", from, to, incidentID, state)
 }
 
-// OpenedDetail returns the detail of the "request" event of an emergency
-// rotation that incident incidentID opened.
-func OpenedDetail(incidentID string) string {
-	return "kind emergency, opened by incident " + incidentID
+// OpenedDetail returns the detail of the "request" event of a rotation of
+// kind that incident incidentID opened.
+func OpenedDetail(kind Kind, incidentID string) string {
+	return "kind " + string(kind) + ", opened by incident " + incidentID
 }
 
 // IncidentClock measures an incident against its rotation: the time since
@@ -514,6 +538,10 @@ type ReportInput struct {
 	Reference   string // the team's incident reference, optional
 	Details     string // optional
 	ForceRevoke bool   // ask Persium to revoke the old secret at once
+
+	// Departing names the person who left, and is required when What is
+	// WhatOffboarding and rejected otherwise.
+	Departing string
 }
 
 // Report is the outcome of ReportCompromise.
@@ -576,14 +604,19 @@ func (s *Service) ReportCompromise(ctx context.Context, actor, credentialID stri
 	for i, title := range DefaultChecklist {
 		checklist[i] = ChecklistItem{Title: title}
 	}
+	kind := reportKind(in.What, open)
 	reason := "suspected compromise: " + in.What.Describe()
+	if in.What == WhatOffboarding {
+		reason = "staff offboarding: " + in.Departing + " left"
+	}
 	if in.Reference != "" {
 		reason += " (reference " + in.Reference + ")"
 	}
 	inc, rot, err := s.incidents.ReportIncident(ctx, IncidentReport{
 		Incident: Incident{ID: uuid.NewString(), CredentialID: cred.ID, What: in.What, DetectedAt: in.DetectedAt,
-			ReportedBy: actor, Reference: in.Reference, Details: in.Details, ForceRevoke: in.ForceRevoke, Checklist: checklist},
-		Rotation: Rotation{ID: uuid.NewString(), Kind: KindEmergency, Reason: reason, RequestedBy: actor},
+			ReportedBy: actor, Reference: in.Reference, Details: in.Details, ForceRevoke: in.ForceRevoke,
+			Departing: in.Departing, Checklist: checklist},
+		Rotation: Rotation{ID: uuid.NewString(), Kind: kind, Reason: reason, RequestedBy: actor},
 	})
 	switch {
 	case errors.Is(err, ErrConflict):
@@ -602,9 +635,32 @@ func (s *Service) ReportCompromise(ctx context.Context, actor, credentialID stri
 	return Report{Incident: inc, Rotation: rot, Deliveries: deliveries}, nil
 }
 
+// reportKind returns the kind of the rotation a report of what opens, or
+// turns the open rotation into. A departure opens an offboarding rotation,
+// anything else an emergency. An open emergency stays one, because a
+// departure reported later changes nothing about its urgency.
+func reportKind(what IncidentWhat, open *Rotation) Kind {
+	if open != nil && open.Kind == KindEmergency {
+		return KindEmergency
+	}
+	if what == WhatOffboarding {
+		return KindOffboarding
+	}
+	return KindEmergency
+}
+
 func (s *Service) validReport(in ReportInput) error {
 	if !in.What.Valid() {
 		return newError(ErrInvalid, "invalid_what", "What happened must be one of public_commit, lost_device, offboarding or other, not %q.", truncate(string(in.What), 40))
+	}
+	switch {
+	case in.What == WhatOffboarding && strings.TrimSpace(in.Departing) == "":
+		return newError(ErrInvalid, "invalid_departing", "Name the person who left (departing), so that the audit log records whose access the rotation removes.")
+	case in.What != WhatOffboarding && in.Departing != "":
+		return newError(ErrInvalid, "invalid_departing", "A departing person (departing) belongs to a report of offboarding only; this report is %s. Remove it, or report offboarding.", in.What)
+	}
+	if err := validText("departing", in.Departing, MaxDepartingBytes, false); err != nil {
+		return err
 	}
 	if in.DetectedAt.IsZero() {
 		return newError(ErrInvalid, "invalid_detected_at", "Say when the compromise was detected (detected_at), as an RFC 3339 time such as 2026-03-01T09:30:00Z.")

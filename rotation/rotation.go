@@ -64,7 +64,7 @@ const (
 	KindScheduled   Kind = "scheduled"   // the 90-day (or configured) period ran out
 	KindManual      Kind = "manual"      // an operator chose to rotate
 	KindEmergency   Kind = "emergency"   // a suspected leak: the old version is destroyed at retirement
-	KindOffboarding Kind = "offboarding" // someone with access left the team
+	KindOffboarding Kind = "offboarding" // someone with access left the team: the old version is destroyed at retirement
 )
 
 // Valid reports whether k is a known kind.
@@ -74,6 +74,14 @@ func (k Kind) Valid() bool {
 		return true
 	}
 	return false
+}
+
+// Compromised reports whether a rotation of kind k replaces a secret that
+// must be presumed known to someone who should not have it: a suspected
+// leak or a departed member of staff. Retiring such a rotation destroys
+// the old version in every backend, whatever the credential's retire mode.
+func (k Kind) Compromised() bool {
+	return k == KindEmergency || k == KindOffboarding
 }
 
 // Step is a write to the secrets manager that a rotation has recorded as

@@ -410,7 +410,7 @@ func (s *Service) Retire(ctx context.Context, actor, rotationID string, in Retir
 	notes = append(notes, fmt.Sprintf("old secret %s and new secret %s at the token endpoint", oldRes.Outcome, newRes.Outcome))
 
 	mode := cred.RetireMode
-	if r.Kind == KindEmergency || !mode.Valid() {
+	if r.Kind.Compromised() || !mode.Valid() {
 		mode = secretstore.RetireDestroy
 	}
 	notes = append(notes, "old version "+string(r.Versions.Old)+" retired ("+string(mode)+")")
@@ -674,7 +674,7 @@ func (s *Service) recoverOne(ctx context.Context, r Rotation) error {
 		return finish(StateNewIssued, ActionRollback, v, "rollback repeated")
 	case StepRetire:
 		mode := cred.RetireMode
-		if r.Kind == KindEmergency || !mode.Valid() {
+		if r.Kind.Compromised() || !mode.Valid() {
 			mode = secretstore.RetireDestroy
 		}
 		if err := store.Retire(ctx, r.ID, r.Versions, mode); err != nil {

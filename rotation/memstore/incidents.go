@@ -78,15 +78,15 @@ func (s *Store) ReportIncident(ctx context.Context, rep rotation.IncidentReport)
 		if _, ok := s.rotations[rep.Rotation.ID]; ok {
 			return rotation.Incident{}, rotation.Rotation{}, fmt.Errorf("open rotation %s: id in use: %w", rep.Rotation.ID, rotation.ErrConflict)
 		}
-		rot = rotation.Rotation{ID: rep.Rotation.ID, CredentialID: in.CredentialID, Kind: rotation.KindEmergency,
+		rot = rotation.Rotation{ID: rep.Rotation.ID, CredentialID: in.CredentialID, Kind: rep.Rotation.Kind,
 			State: rotation.StateRequested, Version: 1, Reason: rep.Rotation.Reason, RequestedBy: rep.Rotation.RequestedBy,
 			CreatedAt: now, UpdatedAt: now}
 		if err := rotation.CheckInvariants(rot); err != nil {
-			return rotation.Incident{}, rotation.Rotation{}, fmt.Errorf("open emergency rotation: %w", err)
+			return rotation.Incident{}, rotation.Rotation{}, fmt.Errorf("open %s rotation: %w", rep.Rotation.Kind, err)
 		}
 		s.rotations[rot.ID] = rot
 		s.appendEvent(rot, "", rotation.Event{Actor: in.ReportedBy, Action: rotation.ActionRequest,
-			Reason: rep.Rotation.Reason, Detail: rotation.OpenedDetail(in.ID)}, now)
+			Reason: rep.Rotation.Reason, Detail: rotation.OpenedDetail(rot.Kind, in.ID)}, now)
 	} else {
 		if open.Step != rotation.StepNone {
 			return rotation.Incident{}, rotation.Rotation{}, fmt.Errorf("escalate rotation %s: a %s step is in progress: %w", open.ID, open.Step, rotation.ErrConflict)
@@ -97,10 +97,10 @@ func (s *Store) ReportIncident(ctx context.Context, rep rotation.IncidentReport)
 			}
 		}
 		rot = *open
-		rot.Kind, rot.Version, rot.UpdatedAt = rotation.KindEmergency, rot.Version+1, now
+		rot.Kind, rot.Version, rot.UpdatedAt = rep.Rotation.Kind, rot.Version+1, now
 		s.rotations[rot.ID] = rot
 		s.appendEvent(rot, rot.State, rotation.Event{Actor: in.ReportedBy, Action: rotation.ActionEscalated,
-			Detail: rotation.EscalationDetail(open.Kind, open.State, in.ID)}, now)
+			Detail: rotation.EscalationDetail(open.Kind, rot.Kind, open.State, in.ID)}, now)
 		in.EscalatedFrom = open.Kind
 	}
 
@@ -114,18 +114,8 @@ func (s *Store) ReportIncident(ctx context.Context, rep rotation.IncidentReport)
 	stored := in
 	t.byID[in.ID] = &stored
 	t.appendEvent(rotation.IncidentEvent{IncidentID: in.ID, Actor: in.ReportedBy, Action: rotation.IncidentReported,
-		Detail: reportedDetail(in)}, now)
+		Detail: rotation.ReportedDetail(in)}, now)
 	return copyIncident(&stored), rot, nil
-}
-
-// reportedDetail is the detail of an incident's "reported" event; the
-// Postgres store writes the same.
-func reportedDetail(in rotation.Incident) string {
-	revoke := "keep the old secret until the new one is deployed"
-	if in.ForceRevoke {
-		revoke = "revoke the old secret at once"
-	}
-	return fmt.Sprintf("%s, detected %s; Persium is asked to %s", in.What, in.DetectedAt.UTC().Format(time.RFC3339), revoke)
 }
 
 func (s *Store) GetIncident(ctx context.Context, id string) (rotation.Incident, error) {
@@ -273,7 +263,7 @@ func (s *Store) closeIfDone(inc *rotation.Incident, now time.Time) {
 // rotation r.
 func closedDetail(r rotation.Rotation) string {
 	if r.State == rotation.StateCancelled {
-		return "a later emergency rotation retired the secret that the cancelled rotation left in use, and every checklist item is done"
+		return "a later emergency or offboarding rotation retired the secret that the cancelled rotation left in use, and every checklist item is done"
 	}
 	return "the rotation is retired and every checklist item is done"
 }

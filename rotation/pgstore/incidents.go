@@ -19,7 +19,7 @@ type querier interface {
 }
 
 const incidentColumns = `id::text, credential_id, rotation_id::text, what, detected_at, reported_at, reported_by,
-	reference, details, force_revoke, COALESCE(escalated_from::text, ''), closed_at`
+	reference, details, force_revoke, COALESCE(escalated_from::text, ''), closed_at, COALESCE(departing, '')`
 
 func scanIncident(row pgx.Row) (rotation.Incident, error) {
 	var (
@@ -29,7 +29,7 @@ func scanIncident(row pgx.Row) (rotation.Incident, error) {
 		detected, repo time.Time
 	)
 	err := row.Scan(&inc.ID, &inc.CredentialID, &inc.RotationID, &what, &detected, &repo, &inc.ReportedBy,
-		&inc.Reference, &inc.Details, &inc.ForceRevoke, &escFrom, &closed)
+		&inc.Reference, &inc.Details, &inc.ForceRevoke, &escFrom, &closed, &inc.Departing)
 	if err != nil {
 		return rotation.Incident{}, err
 	}
@@ -149,18 +149,18 @@ func (s *Store) ReportIncident(ctx context.Context, rep rotation.IncidentReport)
 		case errors.Is(err, pgx.ErrNoRows):
 			rot, err = scanRotation(tx.QueryRow(ctx, `
 				INSERT INTO rotations (id, credential_id, kind, state, version, reason, ticket, requested_by, created_at, updated_at)
-				VALUES ($1, $2, 'emergency', 'requested', 1, $3, '', $4, $5, $5)
+				VALUES ($1, $2, $6, 'requested', 1, $3, '', $4, $5, $5)
 				RETURNING `+rotationColumns,
-				rep.Rotation.ID, in.CredentialID, rep.Rotation.Reason, rep.Rotation.RequestedBy, now))
+				rep.Rotation.ID, in.CredentialID, rep.Rotation.Reason, rep.Rotation.RequestedBy, now, string(rep.Rotation.Kind)))
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
 				return fmt.Errorf("report incident for credential %s: %w", in.CredentialID, rotation.ErrNotFound)
 			}
 			if err != nil {
-				return fmt.Errorf("open emergency rotation for credential %s: %w", in.CredentialID, err)
+				return fmt.Errorf("open %s rotation for credential %s: %w", rep.Rotation.Kind, in.CredentialID, err)
 			}
 			err = insertEvent(ctx, tx, rot, "", rotation.Event{Actor: in.ReportedBy, Action: rotation.ActionRequest,
-				Reason: rep.Rotation.Reason, Detail: rotation.OpenedDetail(in.ID)}, now)
+				Reason: rep.Rotation.Reason, Detail: rotation.OpenedDetail(rot.Kind, in.ID)}, now)
 			if err != nil {
 				return err
 			}
@@ -178,13 +178,13 @@ func (s *Store) ReportIncident(ctx context.Context, rep rotation.IncidentReport)
 				return fmt.Errorf("escalate rotation %s: it already has an incident: %w", open.ID, rotation.ErrConflict)
 			}
 			rot, err = scanRotation(tx.QueryRow(ctx, `
-				UPDATE rotations SET kind = 'emergency', version = version + 1, updated_at = $2
-				WHERE id = $1 RETURNING `+rotationColumns, open.ID, now))
+				UPDATE rotations SET kind = $3, version = version + 1, updated_at = $2
+				WHERE id = $1 RETURNING `+rotationColumns, open.ID, now, string(rep.Rotation.Kind)))
 			if err != nil {
 				return fmt.Errorf("escalate rotation %s: %w", open.ID, err)
 			}
 			err = insertEvent(ctx, tx, rot, rot.State, rotation.Event{Actor: in.ReportedBy, Action: rotation.ActionEscalated,
-				Detail: rotation.EscalationDetail(open.Kind, open.State, in.ID)}, now)
+				Detail: rotation.EscalationDetail(open.Kind, rot.Kind, open.State, in.ID)}, now)
 			if err != nil {
 				return err
 			}
@@ -194,10 +194,10 @@ func (s *Store) ReportIncident(ctx context.Context, rep rotation.IncidentReport)
 
 		_, err = tx.Exec(ctx, `
 			INSERT INTO incidents (id, credential_id, rotation_id, what, detected_at, reported_at, reported_by,
-				reference, details, force_revoke, escalated_from)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::rotation_kind)`,
+				reference, details, force_revoke, escalated_from, departing)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::rotation_kind, NULLIF($12, ''))`,
 			in.ID, in.CredentialID, rot.ID, string(in.What), in.DetectedAt.UTC().Truncate(time.Microsecond), now, in.ReportedBy,
-			in.Reference, in.Details, in.ForceRevoke, escalatedFrom)
+			in.Reference, in.Details, in.ForceRevoke, escalatedFrom, in.Departing)
 		if err != nil {
 			return fmt.Errorf("insert incident %s: %w", in.ID, err)
 		}
@@ -209,7 +209,7 @@ func (s *Store) ReportIncident(ctx context.Context, rep rotation.IncidentReport)
 			}
 		}
 		err = insertIncidentEvent(ctx, tx, rotation.IncidentEvent{IncidentID: in.ID, Actor: in.ReportedBy, Action: rotation.IncidentReported,
-			Detail: reportedDetail(in)}, now)
+			Detail: rotation.ReportedDetail(in)}, now)
 		if err != nil {
 			return err
 		}
@@ -220,15 +220,6 @@ func (s *Store) ReportIncident(ctx context.Context, rep rotation.IncidentReport)
 		return rotation.Incident{}, rotation.Rotation{}, err
 	}
 	return inc, rot, nil
-}
-
-// reportedDetail is the detail of an incident's "reported" event.
-func reportedDetail(in rotation.Incident) string {
-	revoke := "keep the old secret until the new one is deployed"
-	if in.ForceRevoke {
-		revoke = "revoke the old secret at once"
-	}
-	return fmt.Sprintf("%s, detected %s; Persium is asked to %s", in.What, in.DetectedAt.UTC().Format(time.RFC3339), revoke)
 }
 
 func (s *Store) GetIncident(ctx context.Context, id string) (rotation.Incident, error) {
@@ -376,16 +367,16 @@ func (s *Store) CompleteChecklistItem(ctx context.Context, incidentID string, it
 }
 
 // secretRetiredSQL is rotation.SecretRetired over the incident i: its
-// rotation is retired, or it was cancelled and a later emergency rotation
-// of the same credential, requested at or after the cancellation, is
-// retired. The trigger incidents_guard in migration 00006 checks the same.
+// rotation is retired, or it was cancelled and a later emergency or
+// offboarding rotation of the same credential, requested at or after the
+// cancellation, is retired. The trigger incidents_guard (migration 00007) checks the same.
 const secretRetiredSQL = `EXISTS (
 	SELECT 1 FROM rotations r
 	WHERE r.id = i.rotation_id
 	  AND (r.state = 'old_retired'
 	       OR (r.state = 'cancelled' AND EXISTS (
 	           SELECT 1 FROM rotations n
-	           WHERE n.credential_id = r.credential_id AND n.kind = 'emergency'
+	           WHERE n.credential_id = r.credential_id AND n.kind IN ('emergency', 'offboarding')
 	             AND n.state = 'old_retired' AND n.created_at >= r.cancelled_at))))`
 
 // closeIfDone closes an incident that tx locked, with a closed event, if
@@ -406,7 +397,7 @@ func closeIfDone(ctx context.Context, tx pgx.Tx, incidentID string, now time.Tim
 	}
 	detail := "the rotation is retired and every checklist item is done"
 	if state == rotation.StateCancelled {
-		detail = "a later emergency rotation retired the secret that the cancelled rotation left in use, and every checklist item is done"
+		detail = "a later emergency or offboarding rotation retired the secret that the cancelled rotation left in use, and every checklist item is done"
 	}
 	return insertIncidentEvent(ctx, tx, rotation.IncidentEvent{IncidentID: incidentID, Actor: "rotor", Action: rotation.IncidentClosed,
 		Detail: detail}, now)

@@ -31,6 +31,7 @@ func testIncidents(t *testing.T, newStore NewStore) {
 	t.Run("concurrent last ticks close once", func(t *testing.T) { t.Parallel(); testConcurrentTicks(t, newStore) })
 	t.Run("incident events and listings", func(t *testing.T) { t.Parallel(); testIncidentEvents(t, newStore) })
 	t.Run("old secret revoked early", func(t *testing.T) { t.Parallel(); testOldRevoked(t, newStore) })
+	t.Run("offboarding opens and escalates", func(t *testing.T) { t.Parallel(); testOffboarding(t, newStore) })
 }
 
 type incidentFixture struct {
@@ -269,6 +270,11 @@ func testReportInvalid(t *testing.T, newStore NewStore) {
 		"blank item":          func(r *rotation.IncidentReport) { r.Incident.Checklist = []rotation.ChecklistItem{{Title: " "}} },
 		"details too long":    func(r *rotation.IncidentReport) { r.Incident.Details = strings.Repeat("x", rotation.MaxDetailsBytes+1) },
 		"rotation not urgent": func(r *rotation.IncidentReport) { r.Rotation.Kind = rotation.KindManual },
+		"offboarding unnamed": func(r *rotation.IncidentReport) { r.Incident.What = rotation.WhatOffboarding },
+		"departing elsewhere": func(r *rotation.IncidentReport) { r.Incident.Departing = "Alex Doe" },
+		"departing too long": func(r *rotation.IncidentReport) {
+			r.Incident.What, r.Incident.Departing = rotation.WhatOffboarding, strings.Repeat("x", rotation.MaxDepartingBytes+1)
+		},
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -700,5 +706,49 @@ func testOldRevoked(t *testing.T, newStore NewStore) {
 	}
 	if e := events[2]; e.Action != rotation.ActionOldRevoked || e.From != rotation.StateNewIssued || e.To != rotation.StateNewIssued {
 		t.Errorf("third event = %+v, want old_revoked new_issued → new_issued", e)
+	}
+}
+
+// offboardingReport is f.report for a departure: an offboarding rotation
+// that names who left.
+func (f incidentFixture) offboardingReport(credID, departing string) rotation.IncidentReport {
+	rep := f.report(credID)
+	rep.Incident.What, rep.Incident.Departing = rotation.WhatOffboarding, departing
+	rep.Rotation.Kind = rotation.KindOffboarding
+	return rep
+}
+
+func testOffboarding(t *testing.T, newStore NewStore) {
+	f := setupIncidents(t, newStore, "cred-a", "cred-b")
+
+	inc, r, err := f.is.ReportIncident(f.ctx, f.offboardingReport("cred-a", "Alex Doe"))
+	if err != nil {
+		t.Fatalf("ReportIncident(offboarding): %v", err)
+	}
+	if r.Kind != rotation.KindOffboarding || r.State != rotation.StateRequested {
+		t.Errorf("opened rotation: kind %s, state %s; want offboarding, requested", r.Kind, r.State)
+	}
+	if got := f.mustGetIncident(t, inc.ID); got.Departing != "Alex Doe" || got.What != rotation.WhatOffboarding {
+		t.Errorf("stored incident: what %s, departing %q; want offboarding, Alex Doe", got.What, got.Departing)
+	}
+	events, err := f.store.ListEvents(f.ctx, r.ID)
+	if err != nil || len(events) != 1 || !strings.Contains(events[0].Detail, "kind offboarding") {
+		t.Errorf("request event of the offboarding rotation = %+v (%v), want one that names the kind", events, err)
+	}
+
+	// A departure reported on an open manual rotation turns it into an
+	// offboarding rotation and keeps its state.
+	manual := f.create(t, "cred-b")
+	manual = f.step(t, manual, rotation.StepStage, rotation.StateNewIssued, secretstore.Versions{Old: "1", Staged: "s1"})
+	inc, r, err = f.is.ReportIncident(f.ctx, f.offboardingReport("cred-b", "Sam Roe"))
+	if err != nil {
+		t.Fatalf("ReportIncident(offboarding on a manual rotation): %v", err)
+	}
+	if r.ID != manual.ID || r.Kind != rotation.KindOffboarding || r.State != rotation.StateNewIssued || inc.EscalatedFrom != rotation.KindManual {
+		t.Errorf("escalated rotation: %s %s %s from %s; want %s offboarding new_issued from manual", r.ID, r.Kind, r.State, inc.EscalatedFrom, manual.ID)
+	}
+	events, err = f.store.ListEvents(f.ctx, r.ID)
+	if err != nil || !strings.Contains(events[len(events)-1].Detail, "kind manual → offboarding") {
+		t.Errorf("last event of the escalated rotation = %+v (%v), want the change of kind", events[len(events)-1], err)
 	}
 }
