@@ -54,6 +54,7 @@ type fixture struct {
 	clock   *storetest.Clock
 	logs    *testlog.Buffer
 	urgent  *urgentNotifier
+	persium *persiumMailbox
 
 	mu     sync.Mutex
 	bodies []string // every response body, for the canary search
@@ -85,9 +86,10 @@ func setup(t *testing.T) *fixture {
 		t.Fatalf("SyncCredentials: %v", err)
 	}
 	urgent := &urgentNotifier{}
+	persium := &persiumMailbox{}
 	svc := rotation.NewService(rotation.Options{
 		Store: store, Secrets: map[string]rotation.SecretStore{"cred-a": backend}, Checker: checker, Now: clock.Now, Logger: log,
-		Notifier: urgent,
+		Notifier: urgent, PersiumMailer: persium,
 	})
 	srv, err := api.New(api.Options{Service: svc, Auth: roleHeader{}, Logger: log, Now: clock.Now, Dev: sim})
 	if err != nil {
@@ -96,7 +98,7 @@ func setup(t *testing.T) *fixture {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 
-	f := &fixture{t: t, server: hs, sim: sim, backend: backend, clock: clock, logs: logs, urgent: urgent}
+	f := &fixture{t: t, server: hs, sim: sim, backend: backend, clock: clock, logs: logs, urgent: urgent, persium: persium}
 	t.Cleanup(f.assertNoCanary)
 	return f
 }
@@ -106,7 +108,7 @@ func setup(t *testing.T) *fixture {
 func (f *fixture) assertNoCanary() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	haystack := f.logs.String() + strings.Join(f.bodies, "\n") + f.urgent.text()
+	haystack := f.logs.String() + strings.Join(f.bodies, "\n") + f.urgent.text() + f.persium.text()
 	if !strings.Contains(haystack, `"msg":"http request"`) {
 		f.t.Errorf("the canary search saw no request log; it would miss a leak")
 	}
@@ -312,6 +314,7 @@ func mutatingRoutes(rotationID, incidentID string) []struct{ path, body string }
 		{"/api/v1/rotations/" + rotationID + "/force-revoked", `{}`},
 		{"/api/v1/incidents/" + incidentID + "/checklist", `{"title":"CI caches"}`},
 		{"/api/v1/incidents/" + incidentID + "/checklist/1/done", `{"note":"clean"}`},
+		{"/api/v1/incidents/" + incidentID + "/persium-request", `{}`},
 		{"/api/v1/credentials/cred-a/rotations", `{"kind":"manual"}`},
 		{"/api/v1/rotations/" + rotationID + "/issued", `{"secret":"x"}`},
 		{"/api/v1/rotations/" + rotationID + "/promote", `{}`},

@@ -45,6 +45,17 @@ func (s *Server) loadIncident(r *http.Request, id string) (incidentData, error) 
 }
 
 // notifications returns the timeline's notification outcomes.
+// persiumRequests returns the attempts to e-mail Persium, oldest first.
+func (d incidentData) persiumRequests() []rotation.TimelineEntry {
+	var out []rotation.TimelineEntry
+	for _, e := range d.Timeline {
+		if e.Action == string(rotation.IncidentPersiumSent) || e.Action == string(rotation.IncidentPersiumSendFailed) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (d incidentData) notifications() []rotation.TimelineEntry {
 	var out []rotation.TimelineEntry
 	for _, e := range d.Timeline {
@@ -81,6 +92,19 @@ type incidentJSON struct {
 	Notifications []notificationJSON    `json:"notifications"`
 	Clock         clockJSON             `json:"clock"`
 	RequestText   string                `json:"request_text"`
+
+	// PersiumMailRoute is where POST …/persium-request e-mails
+	// RequestText, and "" when rotor is not configured to send it.
+	PersiumMailRoute string            `json:"persium_mail_route"`
+	PersiumRequests  []persiumMailJSON `json:"persium_requests"`
+}
+
+// persiumMailJSON is one attempt to e-mail the urgent request to Persium.
+type persiumMailJSON struct {
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+	Status string    `json:"status"` // "sent" or "failed"
+	Detail string    `json:"detail"`
 }
 
 type checklistItemJSON struct {
@@ -119,8 +143,10 @@ func (s *Server) toIncidentJSON(d incidentData) incidentJSON {
 		Departing: inc.Departing, RotationKind: d.Rotation.Kind,
 		Status: "open", ClosedAt: timePtr(inc.ClosedAt), OldRevokedAt: timePtr(d.Rotation.OldRevokedAt),
 		ItemsLeft: inc.ItemsLeft(), Checklist: make([]checklistItemJSON, len(inc.Checklist)),
-		Notifications: []notificationJSON{},
-		RequestText:   rotation.RequestText(d.Credential, d.Rotation, &inc),
+		Notifications:    []notificationJSON{},
+		RequestText:      rotation.RequestText(d.Credential, d.Rotation, &inc),
+		PersiumMailRoute: s.svc.PersiumRoute(),
+		PersiumRequests:  []persiumMailJSON{},
 	}
 	if !inc.Open() {
 		out.Status = "closed"
@@ -143,6 +169,13 @@ func (s *Server) toIncidentJSON(d incidentData) incidentJSON {
 			status = "failed"
 		}
 		out.Notifications = append(out.Notifications, notificationJSON{At: e.At, Status: status, Detail: e.Detail})
+	}
+	for _, e := range d.persiumRequests() {
+		status := "sent"
+		if e.Action == string(rotation.IncidentPersiumSendFailed) {
+			status = "failed"
+		}
+		out.PersiumRequests = append(out.PersiumRequests, persiumMailJSON{At: e.At, By: e.Actor, Status: status, Detail: e.Detail})
 	}
 	c := inc.Clock(d.Rotation, s.now())
 	out.Clock = clockJSON{
@@ -239,6 +272,24 @@ func (s *Server) addChecklistItem(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	return s.writeIncident(w, r, http.StatusCreated, inc.ID)
+}
+
+// sendPersiumRequest e-mails the incident's urgent request to Persium.
+// The body is optional and, when present, an empty object.
+func (s *Server) sendPersiumRequest(w http.ResponseWriter, r *http.Request) error {
+	p, err := require(r, RoleOperator)
+	if err != nil {
+		return err
+	}
+	var body struct{}
+	if err := decodeJSON(w, r, &body, true); err != nil {
+		return err
+	}
+	inc, err := s.svc.SendPersiumRequest(r.Context(), p.Name, chi.URLParam(r, "id"))
+	if err != nil {
+		return err
+	}
+	return s.writeIncident(w, r, http.StatusOK, inc.ID)
 }
 
 type noteBody struct {
@@ -390,19 +441,18 @@ func (s *Server) renderIncident(w http.ResponseWriter, r *http.Request, status i
 	s.render(w, r, status, "incident", struct {
 		page
 		incidentData
-		Next  rotation.NextAction
-		Clock clockView
-		// TODO: the operator sends RequestText to Persium by hand. Send it
-		// by SMTP when persium.support_email and an smtp channel named in
-		// incidents.persium_channel are configured, and record on the
-		// incident who sent it, when, and on which channel.
-		RequestText   string
-		Notifications []rotation.TimelineEntry
-		Failed        int
-		CanOperate    bool
+		Next             rotation.NextAction
+		Clock            clockView
+		RequestText      string
+		PersiumMailRoute string
+		PersiumRequests  []rotation.TimelineEntry
+		Notifications    []rotation.TimelineEntry
+		Failed           int
+		CanOperate       bool
 	}{
 		page: base, incidentData: d, Next: rotation.Next(d.Rotation, d.Credential, s.now()), Clock: s.clockView(d),
-		RequestText:   rotation.RequestText(d.Credential, d.Rotation, &d.Incident),
+		RequestText:      rotation.RequestText(d.Credential, d.Rotation, &d.Incident),
+		PersiumMailRoute: s.svc.PersiumRoute(), PersiumRequests: d.persiumRequests(),
 		Notifications: notifications, Failed: failed,
 		CanOperate: principal(r.Context()).Role >= RoleOperator,
 	})
@@ -459,6 +509,19 @@ func (s *Server) uiCompleteItem(w http.ResponseWriter, r *http.Request) error {
 		done = "incident-closed"
 	}
 	return s.incidentResult(w, r, id, done, err)
+}
+
+func (s *Server) uiSendPersiumRequest(w http.ResponseWriter, r *http.Request) error {
+	p, err := require(r, RoleOperator)
+	if err != nil {
+		return err
+	}
+	if err := parseForm(w, r); err != nil {
+		return err
+	}
+	id := chi.URLParam(r, "id")
+	_, err = s.svc.SendPersiumRequest(r.Context(), p.Name, id)
+	return s.incidentResult(w, r, id, "persium-sent", err)
 }
 
 func (s *Server) uiForceRevoked(r *http.Request, actor, id string) (string, error) {

@@ -51,6 +51,34 @@ func (n *urgentNotifier) count() int {
 	return len(n.sent)
 }
 
+// persiumMailbox records the e-mails to Persium's support, and fails them
+// while fail is set, as an SMTP server that rejects the message would.
+type persiumMailbox struct {
+	mu   sync.Mutex
+	fail bool
+	sent []string // subject, blank line, text
+	keys []string
+}
+
+func (m *persiumMailbox) SendToPersium(ctx context.Context, subject, text, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("smtp ops-mail: data: 554 5.7.1 message rejected by https://filter.example/policy?token=CANARYmail")
+	}
+	m.sent = append(m.sent, subject+"\n\n"+text)
+	m.keys = append(m.keys, key)
+	return nil
+}
+
+func (m *persiumMailbox) Route() string { return "support@persium.example through channel ops-mail" }
+
+func (m *persiumMailbox) text() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.Join(m.sent, "\n")
+}
+
 func (f *fixture) reportIncident(t *testing.T, body string) map[string]any {
 	t.Helper()
 	resp := f.post("/api/v1/credentials/cred-a/incidents", body)
@@ -461,5 +489,86 @@ func TestOffboardingReport(t *testing.T) {
 	second := f.reportIncident(t, `{"what":"offboarding","detected_at":"2026-03-01T08:00:00Z","departing":"Sam Roe"}`)
 	if second["rotation_kind"] != "emergency" || second["escalated_from"] != "emergency" {
 		t.Errorf("offboarding report on an emergency rotation: kind %v, escalated from %v; want emergency, emergency", second["rotation_kind"], second["escalated_from"])
+	}
+}
+
+// The urgent request is e-mailed to Persium on request, each attempt is
+// recorded with who asked, and a failure says what to do instead.
+func TestPersiumRequestByMail(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	inc := f.reportIncident(t, `{"what":"lost_device","detected_at":"2026-03-01T08:00:00Z","force_revoke":true}`)
+	id := inc["id"].(string)
+	if inc["persium_mail_route"] != "support@persium.example through channel ops-mail" {
+		t.Errorf("persium_mail_route = %v", inc["persium_mail_route"])
+	}
+
+	f.persium.mu.Lock()
+	f.persium.fail = true
+	f.persium.mu.Unlock()
+	resp := f.post("/api/v1/incidents/"+id+"/persium-request", "")
+	if resp.status != http.StatusServiceUnavailable || resp.errorCode(t) != "persium_mail_failed" {
+		t.Errorf("send with a failing mail server: %d %s, want 503 persium_mail_failed", resp.status, resp.body)
+	}
+	if strings.Contains(resp.body, "CANARYmail") {
+		t.Errorf("the error shows the query of a URL in the mail server's reply: %s", resp.body)
+	}
+
+	f.persium.mu.Lock()
+	f.persium.fail = false
+	f.persium.mu.Unlock()
+	resp = f.post("/api/v1/incidents/"+id+"/persium-request", `{}`)
+	if resp.status != http.StatusOK {
+		t.Fatalf("send: %d %s", resp.status, resp.body)
+	}
+	got := resp.json(t)
+	requests, _ := got["persium_requests"].([]any)
+	if len(requests) != 2 {
+		t.Fatalf("persium_requests = %v, want a failed and a sent attempt", got["persium_requests"])
+	}
+	failed, sent := requests[0].(map[string]any), requests[1].(map[string]any)
+	if failed["status"] != "failed" || sent["status"] != "sent" || sent["by"] != "otto" {
+		t.Errorf("persium_requests = %v, want failed then sent by otto", requests)
+	}
+	if !strings.Contains(sent["detail"].(string), "support@persium.example") {
+		t.Errorf("sent detail %q does not name the address", sent["detail"])
+	}
+	mail := f.persium.text()
+	if !strings.HasPrefix(mail, "URGENT: suspected compromise") || strings.Contains(mail, "Subject:") || !strings.Contains(mail, "revoke the current (compromised) secret now") {
+		t.Errorf("e-mail to Persium:\n%s", mail)
+	}
+
+	// A second send in the same state repeats the Message-ID key.
+	if resp := f.post("/api/v1/incidents/"+id+"/persium-request", ""); resp.status != http.StatusOK {
+		t.Fatalf("second send: %d %s", resp.status, resp.body)
+	}
+	if k := f.persium.keys; len(k) != 2 || k[0] != k[1] {
+		t.Errorf("idempotency keys = %v, want the same key twice", k)
+	}
+
+	page := f.do("viewer", http.MethodGet, "/incidents/"+id, "", "").body
+	if strings.Contains(page, `id="persium-request"`) {
+		t.Errorf("a viewer sees the form that e-mails Persium")
+	}
+	if !strings.Contains(page, `id="persium-requests"`) {
+		t.Errorf("the incident page does not list the e-mails to Persium")
+	}
+	form := f.do("operator", http.MethodPost, "/incidents/"+id+"/persium-request", "application/x-www-form-urlencoded", "")
+	if form.status != http.StatusSeeOther || !strings.Contains(form.header.Get("Location"), "done=persium-sent") {
+		t.Errorf("form post: %d to %q, want a redirect with done=persium-sent", form.status, form.header.Get("Location"))
+	}
+
+	for name, c := range map[string]struct {
+		who, path, body string
+		status          int
+	}{
+		"viewer":           {"viewer", "/api/v1/incidents/" + id + "/persium-request", "", http.StatusForbidden},
+		"unknown incident": {"operator", "/api/v1/incidents/00000000-0000-0000-0000-000000000000/persium-request", "", http.StatusNotFound},
+		"unknown field":    {"operator", "/api/v1/incidents/" + id + "/persium-request", `{"to":"someone@example.com"}`, http.StatusBadRequest},
+	} {
+		resp := f.do(c.who, http.MethodPost, c.path, "application/json", c.body)
+		if resp.status != c.status {
+			t.Errorf("%s: %d %s, want %d", name, resp.status, resp.body, c.status)
+		}
 	}
 }

@@ -40,6 +40,7 @@ func (s *Server) jsonRoutes(r chi.Router) {
 	r.Get("/incidents/{id}", s.jsonHandler(s.getIncident))
 	r.Post("/incidents/{id}/checklist", s.jsonHandler(s.addChecklistItem))
 	r.Post("/incidents/{id}/checklist/{item}/done", s.jsonHandler(s.completeChecklistItem))
+	r.Post("/incidents/{id}/persium-request", s.jsonHandler(s.sendPersiumRequest))
 }
 
 // jsonHandler adapts a handler that returns an error.

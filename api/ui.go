@@ -118,6 +118,7 @@ var notices = map[string]string{
 	"reported":                "Compromise reported, and the emergency rotation is open. Send Persium the urgent request below now, then follow the rotation's next step.",
 	"force-revoked":           "Recorded: Persium revoked the old secret. Consumers on it fail until you promote, so promote and retire no longer wait for the low-traffic window or the minimum time in dual_active.",
 	"item-added":              "Checklist item added.",
+	"persium-sent":            "The urgent request was e-mailed to Persium's support. Watch for their reply, then record the new secret on the rotation.",
 	"item-done":               "Checklist item ticked; the tick is in the audit log with your name.",
 	"incident-closed":         "Checklist item ticked. The rotation is retired and every item is done, so the incident is closed.",
 }
@@ -163,6 +164,7 @@ func (s *Server) uiRoutes(r chi.Router) {
 	r.Get("/incidents/{id}", s.uiHandler(s.incidentPage))
 	r.Get("/incidents/{id}.md", s.uiHandler(s.incidentMarkdown))
 	r.Post("/incidents/{id}/checklist", s.uiHandler(s.uiAddItem))
+	r.Post("/incidents/{id}/persium-request", s.uiHandler(s.uiSendPersiumRequest))
 	r.Post("/incidents/{id}/checklist/{item}/done", s.uiHandler(s.uiCompleteItem))
 }
 

@@ -106,8 +106,7 @@ func kindReason(r Rotation) string {
 // it. It always states whether to revoke the old secret now, and what that
 // costs.
 //
-// TODO: the operator sends the text. Send it to Persium's support address
-// through an SMTP channel when the configuration names one, and record it.
+// Service.SendPersiumRequest can e-mail it; otherwise the operator sends it.
 func urgentRequestText(c Credential, r Rotation, inc Incident) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Subject: URGENT: suspected compromise of the client secret of %s (client %s)\n\n", c.Organisation, c.ClientID)

@@ -174,6 +174,9 @@ const (
 	IncidentItemAdded    IncidentAction = "item_added"    // someone added a checklist item
 	IncidentItemDone     IncidentAction = "item_done"     // someone ticked a checklist item
 	IncidentClosed       IncidentAction = "closed"        // the leaked secret is retired (see SecretRetired) and every item is done
+
+	IncidentPersiumSent       IncidentAction = "persium_sent"        // rotor e-mailed the urgent request to Persium's support
+	IncidentPersiumSendFailed IncidentAction = "persium_send_failed" // that e-mail was not accepted
 )
 
 // IncidentEvent is one append-only record of an incident's history. Changes

@@ -41,7 +41,8 @@ type Service struct {
 	incidents     IncidentStore // nil when store keeps no incidents
 	secrets       map[string]SecretStore
 	checker       Checker
-	notifier      Notifier // nil when no channel is configured
+	notifier      Notifier      // nil when no channel is configured
+	persium       PersiumMailer // nil when rotor cannot e-mail Persium
 	now           func() time.Time
 	log           *slog.Logger
 	stepTimeout   time.Duration
@@ -76,11 +77,15 @@ type Options struct {
 	// incident, counted from its report. Default
 	// DefaultIncidentRemindEvery.
 	IncidentRemindEvery time.Duration
+
+	// PersiumMailer e-mails the urgent request of an incident to
+	// Persium's support address. Without one, operators send it by hand.
+	PersiumMailer PersiumMailer
 }
 
 // NewService returns a Service.
 func NewService(o Options) *Service {
-	s := &Service{store: o.Store, secrets: o.Secrets, checker: o.Checker, notifier: o.Notifier,
+	s := &Service{store: o.Store, secrets: o.Secrets, checker: o.Checker, notifier: o.Notifier, persium: o.PersiumMailer,
 		now: o.Now, log: o.Logger, stepTimeout: o.StepTimeout, notifyTimeout: o.NotifyTimeout, remindEvery: o.IncidentRemindEvery}
 	s.incidents, _ = o.Store.(IncidentStore)
 	if s.notifyTimeout <= 0 {

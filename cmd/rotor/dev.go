@@ -122,7 +122,11 @@ func buildDev(ctx context.Context, log *slog.Logger) (http.Handler, func(), erro
 		tlsSim.Close()
 		return nil, nil, err
 	}
-	return withMetrics(srv.Handler(), m), func() { tlsSim.Close() }, nil
+
+	// Open incidents remind through the log notifier, as in rotor serve.
+	incidentReminders := &rotation.IncidentReminders{Service: svc, Logger: log.With("component", "incident_reminders")}
+	incidentReminders.Start(ctx)
+	return withMetrics(srv.Handler(), m), func() { incidentReminders.Stop(); tlsSim.Close() }, nil
 }
 
 // logNotifier replaces notification channels in `rotor dev`, which

@@ -137,9 +137,14 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 		return nil, nil, err
 	}
 	secrets = instrumentSecrets(m, secrets, credentialsFromConfig(cfg))
+	mailer, err := newPersiumMailer(cfg, channels)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log,
 		Notifier:            newChannelNotifier(cfg, channels, publicURL(cfg, addr)),
-		IncidentRemindEvery: cfg.Incidents.RemindEvery})
+		IncidentRemindEvery: cfg.Incidents.RemindEvery, PersiumMailer: mailer})
 	if err := svc.Recover(ctx); err != nil {
 		// Each unfinished step is logged; the rotations stay visible with
 		// their step, and serving goes on.

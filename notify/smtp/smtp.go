@@ -217,10 +217,11 @@ func (c *Channel) Send(ctx context.Context, m notify.Message) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
-	msg := c.compose(m)
+	subject, text := notify.Render(m, c.loc)
+	msg := c.compose(c.to, subject, text, m.IdempotencyKey)
 
 	start := time.Now()
-	err := c.deliver(ctx, msg)
+	err := c.deliver(ctx, c.to, msg)
 
 	attrs := []slog.Attr{
 		slog.String("channel", c.name),
@@ -239,7 +240,7 @@ func (c *Channel) Send(ctx context.Context, m notify.Message) error {
 
 // deliver runs one SMTP session. The attempt's deadline closes the
 // connection, which ends any command that is still waiting.
-func (c *Channel) deliver(ctx context.Context, msg []byte) error {
+func (c *Channel) deliver(ctx context.Context, recipients []*mail.Address, msg []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -271,7 +272,7 @@ func (c *Channel) deliver(ctx context.Context, msg []byte) error {
 	if err := client.Mail(c.from.Address, nil); err != nil {
 		return c.fail(ctx, "mail from "+c.from.Address, err)
 	}
-	for _, to := range c.to {
+	for _, to := range recipients {
 		if err := client.Rcpt(to.Address, nil); err != nil {
 			return c.fail(ctx, "rcpt to "+to.Address, err)
 		}
@@ -351,13 +352,13 @@ func (c *Channel) fail(ctx context.Context, op string, err error) error {
 
 // compose builds the message: headers, a blank line and a quoted-printable
 // UTF-8 body, with CRLF line endings.
-func (c *Channel) compose(m notify.Message) []byte {
-	subject, text := notify.Render(m, c.loc)
+func (c *Channel) compose(recipients []*mail.Address, subject, text, idempotencyKey string) []byte {
+	subject = strings.Join(strings.Fields(subject), " ") // no header injection through line breaks
 	if r := []rune(subject); len(r) > maxSubjectRunes {
 		subject = string(r[:maxSubjectRunes-1]) + "…"
 	}
-	to := make([]string, len(c.to))
-	for i, a := range c.to {
+	to := make([]string, len(recipients))
+	for i, a := range recipients {
 		to[i] = a.String()
 	}
 
@@ -369,7 +370,7 @@ func (c *Channel) compose(m notify.Message) []byte {
 	header("To", strings.Join(to, ", "))
 	header("Subject", mime.QEncoding.Encode("utf-8", subject))
 	header("Date", c.now().Format(time.RFC1123Z))
-	header("Message-ID", MessageID(m.IdempotencyKey, c.from.Address))
+	header("Message-ID", MessageID(idempotencyKey, c.from.Address))
 	header("MIME-Version", "1.0")
 	header("Content-Type", "text/plain; charset=utf-8")
 	header("Content-Transfer-Encoding", "quoted-printable")
@@ -400,4 +401,49 @@ func MessageID(idempotencyKey, from string) string {
 		domain = "rotor.invalid"
 	}
 	return "<" + hex.EncodeToString(sum[:20]) + "@" + domain + ">"
+}
+
+// Mail is one e-mail to recipients other than the channel's own, such as
+// the urgent request to Persium's support address.
+type Mail struct {
+	To             []string // RFC 5322 addresses
+	Subject        string
+	Text           string // the plain-text body
+	IdempotencyKey string // the same key gives the same Message-ID
+}
+
+// SendMail delivers m through the channel's server, from the channel's
+// sender, to m.To instead of the channel's recipients. Errors are as for
+// Send.
+func (c *Channel) SendMail(ctx context.Context, m Mail) error {
+	if len(m.To) == 0 {
+		return fmt.Errorf("%s: mail without a recipient: %w", c.name, notify.ErrPermanent)
+	}
+	if strings.TrimSpace(m.Subject) == "" || m.IdempotencyKey == "" {
+		return fmt.Errorf("%s: mail needs a subject and an idempotency key: %w", c.name, notify.ErrPermanent)
+	}
+	recipients := make([]*mail.Address, len(m.To))
+	for i, to := range m.To {
+		a, err := parseAddress(to)
+		if err != nil {
+			return fmt.Errorf("%s: recipient %q: %w: %w", c.name, to, err, notify.ErrPermanent)
+		}
+		recipients[i] = a
+	}
+	msg := c.compose(recipients, m.Subject, m.Text, m.IdempotencyKey)
+
+	start := time.Now()
+	err := c.deliver(ctx, recipients, msg)
+	attrs := []slog.Attr{
+		slog.String("channel", c.name),
+		slog.String("host", c.host),
+		slog.String("idempotency_key", m.IdempotencyKey),
+		slog.Duration("duration", time.Since(start)),
+	}
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "e-mail not delivered", append(attrs, slog.String("error", err.Error()))...)
+		return err
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "e-mail delivered", attrs...)
+	return nil
 }

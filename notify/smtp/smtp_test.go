@@ -652,3 +652,61 @@ func TestErrorsCarryChannelName(t *testing.T) {
 		t.Errorf("Send = %v; want an error that starts with the channel name", err)
 	}
 }
+
+// SendMail goes through the channel's server and login, from its sender,
+// to the given recipients only.
+func TestSendMailToOtherRecipients(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	ch := h.channel(t, h.config())
+
+	m := smtpchannel.Mail{To: []string{"Persium Support <support@persium.example>"}, Subject: "URGENT: suspected\r\nBcc: x@example.com compromise",
+		Text: "Hello Persium support,\nplease revoke the old secret.\n", IdempotencyKey: "persium-request:inc-1:requested:emergency"}
+	if err := ch.SendMail(context.Background(), m); err != nil {
+		t.Fatalf("SendMail = %v", err)
+	}
+
+	logins, messages := h.backend.snapshot()
+	if logins != 1 || len(messages) != 1 {
+		t.Fatalf("server saw %d logins and %d messages; want 1 and 1", logins, len(messages))
+	}
+	got := messages[0]
+	if diff := cmp.Diff([]string{"support@persium.example"}, got.to); diff != "" {
+		t.Errorf("RCPT TO mismatch (-want +got):\n%s", diff)
+	}
+	parsed, err := mail.ReadMessage(bytes.NewReader(got.data))
+	if err != nil {
+		t.Fatalf("read message: %v", err)
+	}
+	if to := parsed.Header.Get("To"); !strings.Contains(to, "support@persium.example") || strings.Contains(to, "ops@example.com") {
+		t.Errorf("To = %q; want Persium's address only", to)
+	}
+	if bcc := parsed.Header.Get("Bcc"); bcc != "" {
+		t.Errorf("a line break in the subject added the header Bcc: %q", bcc)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(parsed.Header.Get("Subject"))
+	if err != nil || subject != "URGENT: suspected Bcc: x@example.com compromise" {
+		t.Errorf("Subject = %q (%v); want the subject on one line", subject, err)
+	}
+	if id := parsed.Header.Get("Message-ID"); id != smtpchannel.MessageID(m.IdempotencyKey, "rotor@example.com") {
+		t.Errorf("Message-ID = %q; want MessageID(key, from)", id)
+	}
+	body, err := io.ReadAll(quotedprintable.NewReader(parsed.Body))
+	if err != nil || !strings.Contains(string(body), "please revoke the old secret.") {
+		t.Errorf("body = %q (%v)", body, err)
+	}
+	assertNoSecret(t, string(got.data), h.logs.String())
+
+	for name, bad := range map[string]smtpchannel.Mail{
+		"no recipient":      {Subject: "s", Text: "t", IdempotencyKey: "k"},
+		"invalid recipient": {To: []string{"support\r\nRCPT TO:<x@example.com>"}, Subject: "s", Text: "t", IdempotencyKey: "k"},
+		"no subject":        {To: []string{"support@persium.example"}, Text: "t", IdempotencyKey: "k"},
+	} {
+		if err := ch.SendMail(context.Background(), bad); !errors.Is(err, notify.ErrPermanent) {
+			t.Errorf("%s: SendMail = %v; want a permanent error", name, err)
+		}
+	}
+	if _, messages := h.backend.snapshot(); len(messages) != 1 {
+		t.Errorf("server saw %d messages after the invalid mails; want still 1", len(messages))
+	}
+}
