@@ -4,6 +4,7 @@
 //	rotor serve    the service, on Postgres and the configured secrets managers
 //	rotor migrate  apply the database migrations
 //	rotor check    validate a configuration file without starting
+//	rotor scan     search files and git history for a leaked secret, without printing it
 //	rotor healthcheck  exit 0 when a running rotor's /readyz returns 200
 //	rotor version  print the version
 package main
@@ -38,6 +39,7 @@ commands:
   serve    run rotor on Postgres with the configured secrets managers
   migrate  apply the database migrations and exit
   check    validate a configuration file without starting
+  scan     search files and git history for a credential's old secret, without printing it
   healthcheck  exit 0 when a running rotor's /readyz returns 200
   version  print rotor's version
 
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runMigrate(ctx, rest, stdout, stderr, getenv)
 	case "check":
 		return config.CheckCommand(rest, stdout, stderr, checkOnline(ctx, getenv))
+	case "scan":
+		return runScan(ctx, rest, stdout, stderr, getenv)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
