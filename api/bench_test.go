@@ -19,10 +19,10 @@ import (
 	"github.com/rotorhq/rotor/rotation/pgstore"
 )
 
-// BenchmarkListPages serves the credential list (JSON) and the dashboard
-// over 10,000 credentials in Postgres, in process, for a CPU profile of
-// where a request's time goes. The latency under load comes from
-// scripts/benchserve and scripts/loadgen instead.
+// BenchmarkListPages serves the first and a middle page of the credential
+// list (JSON) and of the dashboard over 10,000 credentials in Postgres, in
+// process, for a CPU profile of where a request's time goes. The latency
+// under load comes from scripts/benchserve and scripts/loadgen instead.
 func BenchmarkListPages(b *testing.B) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(b)
@@ -52,10 +52,20 @@ func BenchmarkListPages(b *testing.B) {
 	ts := httptest.NewServer(srv.Handler())
 	b.Cleanup(ts.Close)
 
-	// TODO: the API ignores limit and returns all 10,000 credentials, so
-	// this measures the full list until the list is paginated.
-	for _, path := range []string{"/api/v1/credentials?limit=100", "/"} {
-		b.Run(path, func(b *testing.B) {
+	// A cursor halfway through the list, to show that a later page costs
+	// what the first one does.
+	_, middle, err := store.ListCredentialPage(ctx, rotation.CredentialCursor{}, 5_000)
+	if err != nil {
+		b.Fatalf("ListCredentialPage: %v", err)
+	}
+	for _, page := range []struct{ name, path string }{
+		{"json/first", "/api/v1/credentials?limit=100"},
+		{"json/middle", "/api/v1/credentials?limit=100&cursor=" + middle.Encode()},
+		{"dashboard/first", "/"},
+		{"dashboard/middle", "/?cursor=" + middle.Encode()},
+	} {
+		path := page.path
+		b.Run(page.name, func(b *testing.B) {
 			for b.Loop() {
 				resp, err := http.Get(ts.URL + path)
 				if err != nil {

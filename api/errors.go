@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -67,7 +69,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, message, internal := describe(err, reqID)
 	attrs := []any{"code", code, "request_id", reqID, "method", r.Method, "route", routePattern(r)}
 	if id := chi.URLParam(r, "id"); id != "" {
-		attrs = append(attrs, "id", clip(id))
+		attrs = append(attrs, "id", loggableID(id))
 	}
 	switch {
 	case internal:
@@ -86,6 +88,23 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.renderError(w, r, status, message)
+}
+
+// idShape matches the ids rotor puts in paths: credential ids from the
+// configuration (lowercase letters, digits and hyphens) and UUIDs.
+var idShape = regexp.MustCompile(`^([a-z0-9][a-z0-9-]{0,62}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$`)
+
+// loggableID returns the id of a path for the log when it has the shape of
+// an id, and only its length otherwise: an operator can paste a secret
+// where an id belongs, and the log must not keep it.
+//
+// NOTE: a secret of lowercase letters and digits only has the shape of a
+// credential id and is logged.
+func loggableID(id string) string {
+	if idShape.MatchString(id) {
+		return id
+	}
+	return fmt.Sprintf("(not an id, %d bytes)", len(id))
 }
 
 func wantsJSON(r *http.Request) bool {

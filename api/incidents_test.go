@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/rotation"
+	"github.com/rotorhq/rotor/secretstore"
 	"github.com/rotorhq/rotor/secretstore/memory"
 )
 
@@ -169,7 +170,10 @@ func TestIncidentThroughJSONAPI(t *testing.T) {
 	if promoted.status != http.StatusOK {
 		t.Fatalf("promote: %d %s", promoted.status, promoted.body)
 	}
-	oldVersion := promoted.json(t)["versions"].(map[string]any)["Old"]
+	oldVersion := secretstore.Version(promoted.json(t)["versions"].(map[string]any)["old"].(string))
+	if oldVersion == "" {
+		t.Fatalf("promote response names no old version: %s", promoted.body)
+	}
 	// No time passes: the credential's minimum time in dual_active does not apply.
 	if resp := f.post("/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true}`); resp.status != http.StatusOK || resp.json(t)["state"] != "old_retired" {
 		t.Fatalf("retire right after promotion: %d %s", resp.status, resp.body)
@@ -470,7 +474,10 @@ func TestOffboardingReport(t *testing.T) {
 	if promoted.status != http.StatusOK {
 		t.Fatalf("promote: %d %s", promoted.status, promoted.body)
 	}
-	oldVersion := promoted.json(t)["versions"].(map[string]any)["Old"]
+	oldVersion := secretstore.Version(promoted.json(t)["versions"].(map[string]any)["old"].(string))
+	if oldVersion == "" {
+		t.Fatalf("promote response names no old version: %s", promoted.body)
+	}
 	if resp := f.post("/api/v1/rotations/"+id+"/retire", `{"persium_confirmed":true}`); resp.status != http.StatusOK {
 		t.Fatalf("retire: %d %s", resp.status, resp.body)
 	}

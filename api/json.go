@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -36,11 +33,14 @@ func (s *Server) jsonRoutes(r chi.Router) {
 	r.Post("/rotations/{id}/cancel", s.jsonHandler(s.cancel))
 	r.Post("/rotations/{id}/resume", s.jsonHandler(s.resume))
 	r.Post("/rotations/{id}/force-revoked", s.jsonHandler(s.forceRevoked))
+	r.Post("/rotations/{id}/approve", s.jsonHandler(s.approve))
 	r.Post("/credentials/{id}/incidents", s.jsonHandler(s.reportIncident))
 	r.Get("/incidents/{id}", s.jsonHandler(s.getIncident))
+	r.Get("/audit", s.jsonHandler(s.listAudit))
 	r.Post("/incidents/{id}/checklist", s.jsonHandler(s.addChecklistItem))
 	r.Post("/incidents/{id}/checklist/{item}/done", s.jsonHandler(s.completeChecklistItem))
 	r.Post("/incidents/{id}/persium-request", s.jsonHandler(s.sendPersiumRequest))
+	s.tokenJSONRoutes(r)
 }
 
 // jsonHandler adapts a handler that returns an error.
@@ -56,95 +56,15 @@ func (s *Server) jsonHandler(h func(w http.ResponseWriter, r *http.Request) erro
 // leave a half-written response behind a 200.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	// Compact, because indenting a page of 100 credentials cost more CPU
+	// than reading it from Postgres and encoding it (BENCHMARKS.md).
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		http.Error(w, `{"error":{"code":"internal","message":"rotor could not encode the response."}}`, http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
-}
-
-// decodeJSON reads a request body into v: JSON only, within maxBody, valid
-// UTF-8, no unknown fields, one value. An empty body is allowed when
-// optional, and leaves v as it is. Messages name the field at fault but
-// never quote the body, which may hold a secret.
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return &httpError{status: http.StatusRequestEntityTooLarge, code: "body_too_large", message: fmt.Sprintf("The request body is larger than %d bytes.", maxBody)}
-	}
-	if err != nil {
-		return badRequest("invalid_body", "rotor could not read the request body.")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		if optional {
-			return nil
-		}
-		return badRequest("invalid_body", "The request body is empty; send a JSON object.")
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return &httpError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "Send the body as JSON with the header Content-Type: application/json."}
-	}
-	if !utf8.Valid(body) {
-		return badRequest("invalid_body", "The request body is not valid UTF-8.")
-	}
-
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("invalid_body", jsonProblem(err))
-	}
-	if dec.More() {
-		return badRequest("invalid_body", "The request body holds more than one JSON value; send one object.")
-	}
-	return nil
-}
-
-// jsonProblem describes a decoding error without quoting the input.
-func jsonProblem(err error) string {
-	var (
-		syntax    *json.SyntaxError
-		typeError *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("The request body is not valid JSON (at byte %d).", syntax.Offset)
-	case errors.As(err, &typeError) && typeError.Field != "":
-		return fmt.Sprintf("The field %q must be a JSON %s.", typeError.Field, jsonType(typeError.Type.Kind().String()))
-	case errors.As(err, &typeError):
-		return "The request body must be a JSON object."
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "The request body ends in the middle of a JSON value."
-	}
-	// encoding/json reports unknown fields only as text.
-	const prefix = "json: unknown field "
-	if msg := err.Error(); len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
-		return fmt.Sprintf("The field %s is not part of this request; remove it.", msg[len(prefix):])
-	}
-	if errors.Is(err, errSecretNotString) {
-		return `The field "secret" must be a JSON string.`
-	}
-	return "The request body is not a valid JSON object for this request."
-}
-
-var errSecretNotString = errors.New("secret must be a JSON string")
-
-func jsonType(kind string) string {
-	switch kind {
-	case "bool":
-		return "boolean"
-	case "string":
-		return "string"
-	case "struct", "map":
-		return "object"
-	case "slice", "array":
-		return "array"
-	}
-	return "number"
 }
 
 // Responses.
@@ -164,12 +84,13 @@ type credentialJSON struct {
 	NextDueAt             time.Time  `json:"next_due_at"`
 	LastRetiredAt         *time.Time `json:"last_retired_at"`
 	OpenRotationID        *string    `json:"open_rotation_id"`
+	FourEyes              bool       `json:"four_eyes"`
 }
 
 func toCredentialJSON(c rotation.Credential) credentialJSON {
 	out := credentialJSON{
 		ID: c.ID, Organisation: c.Organisation, OrganisationID: c.OrganisationID, ClientID: c.ClientID,
-		AuthMethod:            c.AuthMethod,
+		AuthMethod: c.AuthMethod, FourEyes: c.FourEyes,
 		RotationPeriodSeconds: int64(c.RotationPeriod / time.Second),
 		MinDualActiveSeconds:  int64(c.MinDualActive / time.Second),
 		OverlapSeconds:        int64(c.Overlap / time.Second),
@@ -255,19 +176,30 @@ func timePtr(t time.Time) *time.Time {
 
 // Handlers.
 
+// credentialListJSON is one page of the credential list. NextCursor is ""
+// on the last page.
+type credentialListJSON struct {
+	Credentials []credentialJSON `json:"credentials"`
+	NextCursor  string           `json:"next_cursor"`
+}
+
 func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) error {
 	if _, err := require(r, RoleViewer); err != nil {
 		return err
 	}
-	creds, err := s.svc.Store().ListCredentials(r.Context())
+	after, limit, err := credentialPage(r)
 	if err != nil {
 		return err
 	}
-	out := make([]credentialJSON, len(creds))
-	for i, c := range creds {
-		out[i] = toCredentialJSON(c)
+	creds, next, err := s.svc.Store().ListCredentialPage(r.Context(), after, limit)
+	if err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"credentials": out})
+	out := credentialListJSON{Credentials: make([]credentialJSON, len(creds)), NextCursor: next.Encode()}
+	for i, c := range creds {
+		out.Credentials[i] = toCredentialJSON(c)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -474,7 +406,7 @@ func (s *Server) credential(r *http.Request) (rotation.Credential, error) {
 	id := chi.URLParam(r, "id")
 	c, err := s.svc.Store().GetCredential(r.Context(), id)
 	if errors.Is(err, rotation.ErrNotFound) {
-		return c, &httpError{status: http.StatusNotFound, code: "not_found", message: fmt.Sprintf("There is no credential %q.", clip(id))}
+		return c, &httpError{status: http.StatusNotFound, code: "not_found", message: "There is no credential " + rotation.QuoteID("credential", id) + "."}
 	}
 	return c, err
 }
@@ -483,14 +415,19 @@ func (s *Server) rotation(r *http.Request) (rotation.Rotation, error) {
 	id := chi.URLParam(r, "id")
 	rot, err := s.svc.Store().GetRotation(r.Context(), id)
 	if errors.Is(err, rotation.ErrNotFound) {
-		return rot, &httpError{status: http.StatusNotFound, code: "not_found", message: fmt.Sprintf("There is no rotation %q.", clip(id))}
+		return rot, &httpError{status: http.StatusNotFound, code: "not_found", message: "There is no rotation " + rotation.QuoteID("rotation", id) + "."}
 	}
 	return rot, err
 }
 
+// clip cuts s to at most 64 bytes for a message, at a rune boundary.
 func clip(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
+	if len(s) <= 64 {
+		return s
 	}
-	return s
+	n := 64
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -50,6 +50,25 @@ type Options struct {
 	// PublicURL is the URL at which operators reach rotor, for links in the
 	// calendar feed. Empty means links relative to the request's host.
 	PublicURL string
+
+	// SignIn, when set, serves the sign-in routes under /auth without
+	// authentication, and unauthenticated browsers are sent to its login
+	// page. Without it, Auth alone decides.
+	SignIn SignIn
+
+	// Tokens, when set, serves the admin pages and routes for API tokens.
+	Tokens TokenManager
+
+	// HSTS sets Strict-Transport-Security on every response, for a rotor
+	// that serves TLS itself or only behind an HTTPS proxy.
+	HSTS bool
+}
+
+// SignIn is an interactive sign-in, such as OpenID Connect.
+type SignIn interface {
+	// Routes registers the sign-in routes, such as /login, /callback and
+	// /logout, relative to /auth.
+	Routes(r chi.Router)
 }
 
 // ReminderLister reads the reminders the scheduler planned and sent.
@@ -69,6 +88,10 @@ type Server struct {
 	dev       DevPersium
 	reminders ReminderLister
 	publicURL string
+	signIn    SignIn
+	loginURL  string // "" without SignIn
+	hsts      bool
+	tokens    TokenManager
 	pages     *pages
 }
 
@@ -76,7 +99,11 @@ type Server struct {
 // broken template fails here rather than on the first request.
 func New(o Options) (*Server, error) {
 	s := &Server{svc: o.Service, auth: o.Auth, log: o.Logger, now: o.Now, loc: o.Location, ready: o.Ready, dev: o.Dev,
-		reminders: o.Reminders, publicURL: strings.TrimRight(o.PublicURL, "/")}
+		reminders: o.Reminders, publicURL: strings.TrimRight(o.PublicURL, "/"), signIn: o.SignIn, hsts: o.HSTS,
+		tokens: o.Tokens}
+	if s.signIn != nil {
+		s.loginURL = "/auth/login"
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -102,12 +129,17 @@ func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
 	r.Use(s.logRequests)
-	r.Use(middleware.Recoverer)
+	r.Use(s.recoverPanics)
 	r.Use(securityHeaders)
+	r.Use(s.rejectUnreadablePath)
+	if s.hsts {
+		r.Use(strictTransportSecurity)
+	}
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	r.Get("/readyz", s.readyz)
+	r.Handle("/static/*", staticFiles())
 
 	// State-changing requests from another origin are refused, so a page
 	// on another site cannot drive rotations through an operator's browser.
@@ -116,10 +148,19 @@ func (s *Server) Handler() http.Handler {
 		s.fail(w, r, &httpError{status: http.StatusForbidden, code: "cross_origin",
 			message: "rotor rejected a state-changing request from another site. Submit the form from rotor's own pages."})
 	}))
+	if s.signIn != nil {
+		r.Route("/auth", func(r chi.Router) {
+			r.Use(csrf.Handler)
+			s.signIn.Routes(r)
+		})
+	}
 	r.Group(func(r chi.Router) {
 		r.Use(csrf.Handler)
 		r.Use(s.authenticate)
-		r.Route("/api/v1", s.jsonRoutes)
+		r.Route("/api/v1", func(r chi.Router) {
+			r.Get("/openapi.json", s.jsonHandler(s.openAPI))
+			s.jsonRoutes(r)
+		})
 		r.Get("/calendar.ics", s.uiHandler(s.calendar))
 		s.uiRoutes(r)
 		if s.dev != nil {
@@ -178,6 +219,15 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// strictTransportSecurity tells browsers to reach rotor over HTTPS only,
+// for a year.
+func strictTransportSecurity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,7 +23,7 @@ import (
 )
 
 // pageNames lists every page template. parsePages fails if one is missing.
-var pageNames = []string{"dashboard", "credential", "rotation", "issued", "incident", "error"}
+var pageNames = []string{"dashboard", "credential", "rotation", "issued", "incident", "tokens", "audit", "error"}
 
 type pages struct {
 	byName map[string]*template.Template
@@ -118,6 +119,7 @@ var notices = map[string]string{
 	"reported":                "Compromise reported, and the emergency rotation is open. Send Persium the urgent request below now, then follow the rotation's next step.",
 	"force-revoked":           "Recorded: Persium revoked the old secret. Consumers on it fail until you promote, so promote and retire no longer wait for the low-traffic window or the minimum time in dual_active.",
 	"item-added":              "Checklist item added.",
+	"approved":                "Your approval is recorded. The operator can go ahead now.",
 	"persium-sent":            "The urgent request was e-mailed to Persium's support. Watch for their reply, then record the new secret on the rotation.",
 	"item-done":               "Checklist item ticked; the tick is in the audit log with your name.",
 	"incident-closed":         "Checklist item ticked. The rotation is retired and every item is done, so the incident is closed.",
@@ -143,9 +145,14 @@ func (s *Server) uiHandler(h func(w http.ResponseWriter, r *http.Request) error)
 	}
 }
 
-func (s *Server) uiRoutes(r chi.Router) {
+// staticFiles serves the style sheet. It needs no session, because the
+// sign-in pages use it too, and it holds nothing but public assets.
+func staticFiles() http.Handler {
 	static, _ := fs.Sub(web.Static, "static")
-	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static)))
+	return http.StripPrefix("/static/", http.FileServerFS(static))
+}
+
+func (s *Server) uiRoutes(r chi.Router) {
 	r.Get("/", s.uiHandler(s.dashboard))
 	r.Get("/credentials/{id}", s.uiHandler(s.credentialPage))
 	r.Post("/credentials/{id}/rotations", s.uiHandler(s.uiRequest))
@@ -159,13 +166,16 @@ func (s *Server) uiRoutes(r chi.Router) {
 	r.Post("/rotations/{id}/cancel", s.uiTransition(rotation.StateCancelled, rotation.StepDiscard, s.uiCancel))
 	r.Post("/rotations/{id}/resume", s.uiTransition("", rotation.StepNone, s.uiResume))
 	r.Post("/rotations/{id}/force-revoked", s.uiTransition("", rotation.StepNone, s.uiForceRevoked))
+	r.Post("/rotations/{id}/approve", s.uiTransition("", rotation.StepNone, s.uiApprove))
 	r.Post("/incidents", s.uiHandler(s.uiReport))
 	r.Post("/credentials/{id}/incidents", s.uiHandler(s.uiReport))
 	r.Get("/incidents/{id}", s.uiHandler(s.incidentPage))
+	r.Get("/audit", s.uiHandler(s.auditPage))
 	r.Get("/incidents/{id}.md", s.uiHandler(s.incidentMarkdown))
 	r.Post("/incidents/{id}/checklist", s.uiHandler(s.uiAddItem))
 	r.Post("/incidents/{id}/persium-request", s.uiHandler(s.uiSendPersiumRequest))
 	r.Post("/incidents/{id}/checklist/{item}/done", s.uiHandler(s.uiCompleteItem))
+	s.tokenUIRoutes(r)
 }
 
 // windowView describes a credential's low-traffic window at now.
@@ -194,8 +204,11 @@ type dueView struct {
 	DueClass string
 }
 
-// due describes a due date relative to now: overdue, due within 14 days,
-// or later.
+// dueSoonWithin is the window before a due date in which it shows as due
+// soon. The page then reads "due in 13 days" or fewer, days rounded up.
+const dueSoonWithin = 13 * rotation.Day
+
+// due describes a due date relative to now: overdue, due soon, or later.
 func (s *Server) due(c rotation.Credential) dueView {
 	at := c.NextDueAt()
 	left := at.Sub(s.now())
@@ -204,7 +217,7 @@ func (s *Server) due(c rotation.Credential) dueView {
 	switch {
 	case left < 0:
 		v.DueClass, v.DueText = "overdue", fmt.Sprintf("overdue by %d days", int(-left.Hours()/24))
-	case days < 14:
+	case left <= dueSoonWithin:
 		v.DueClass, v.DueText = "soon", fmt.Sprintf("due in %d days", days)
 	default:
 		v.DueText = fmt.Sprintf("in %d days", days)
@@ -216,16 +229,29 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if _, err := require(r, RoleViewer); err != nil {
 		return err
 	}
-	creds, err := s.svc.Store().ListCredentials(r.Context())
+	after, limit, err := credentialPage(r)
 	if err != nil {
 		return err
 	}
+	creds, next, err := s.svc.Store().ListCredentialPage(r.Context(), after, limit)
+	if err != nil {
+		return err
+	}
+	// The counts cover every credential, not only this page.
+	summary, err := s.svc.Store().SummarizeCredentials(r.Context(), s.now(), dueSoonWithin)
+	if err != nil {
+		return err
+	}
+	// A row names its fields instead of embedding the credential and
+	// dueView: html/template finds a promoted field with a slow reflect
+	// search, which took a sixth of the page's CPU.
 	type row struct {
-		rotation.Credential
-		dueView
-		Window    windowView
-		OpenState rotation.State
-		Failed    int // reminders that could not be delivered
+		ID, Organisation, ClientID string
+		Due                        dueView
+		Window                     windowView
+		OpenRotationID             string
+		OpenState                  rotation.State
+		Failed                     int // reminders that could not be delivered
 	}
 	failed := map[string]int{}
 	if s.reminders != nil {
@@ -237,7 +263,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	}
 	rows := make([]row, len(creds))
 	for i, c := range creds {
-		rows[i] = row{Credential: c, dueView: s.due(c), Window: s.window(c), Failed: failed[c.ID]}
+		rows[i] = row{ID: c.ID, Organisation: c.Organisation, ClientID: c.ClientID, Due: s.due(c), Window: s.window(c),
+			OpenRotationID: c.OpenRotationID, Failed: failed[c.ID]}
 		if c.OpenRotationID != "" {
 			if open, err := s.svc.Store().GetRotation(r.Context(), c.OpenRotationID); err == nil {
 				rows[i].OpenState = open.State
@@ -250,15 +277,53 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	s.render(w, r, http.StatusOK, "dashboard", struct {
+	type dashboardPage struct {
 		page
 		Credentials []row
+		Summary     rotation.CredentialSummary
+		Undelivered int // credentials with reminders that could not be delivered
+		SoonDays    int
+		FirstPage   string // "" on the first page
+		NextPage    string // "" on the last page
 		Zone        string
 		Incidents   []rotation.Incident
 		Whats       []rotation.IncidentWhat
 		CanOperate  bool
-	}{s.base(r, "Credentials"), rows, s.loc.String(), incidents, rotation.IncidentWhats, principal(r.Context()).Role >= RoleOperator})
+	}
+	s.render(w, r, http.StatusOK, "dashboard", dashboardPage{
+		page:        s.base(r, "Credentials"),
+		Credentials: rows,
+		Summary:     summary,
+		Undelivered: len(failed),
+		SoonDays:    int(dueSoonWithin / rotation.Day),
+		FirstPage:   dashboardURL(rotation.CredentialCursor{}, limit, !after.IsZero()),
+		NextPage:    dashboardURL(next, limit, !next.IsZero()),
+		Zone:        s.loc.String(),
+		Incidents:   incidents,
+		Whats:       rotation.IncidentWhats,
+		CanOperate:  principal(r.Context()).Role >= RoleOperator,
+	})
 	return nil
+}
+
+// dashboardURL returns the link to the dashboard page that starts after
+// the cursor, keeping a page size other than the default, or "" when
+// show is false.
+func dashboardURL(after rotation.CredentialCursor, limit int, show bool) string {
+	if !show {
+		return ""
+	}
+	q := url.Values{}
+	if !after.IsZero() {
+		q.Set("cursor", after.Encode())
+	}
+	if limit != defaultPageSize {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if len(q) == 0 {
+		return "/"
+	}
+	return "/?" + q.Encode()
 }
 
 func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
@@ -331,6 +396,11 @@ func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status i
 		incident = &inc
 	}
 
+	approvals, err := s.approvals(r, rot, c)
+	if err != nil {
+		return err
+	}
+
 	now := s.now()
 	next := rotation.Next(rot, c, now)
 	base := s.base(r, "Rotation of "+c.ID)
@@ -351,8 +421,9 @@ func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status i
 		Window      windowView
 		CanOperate  bool
 		Incident    *rotation.Incident
+		Approvals   approvalsView
 	}{
-		page: base, Rotation: rot, Credential: c, Next: next, Events: events, Incident: incident,
+		page: base, Rotation: rot, Credential: c, Next: next, Events: events, Incident: incident, Approvals: approvals,
 		RequestText: rotation.RequestText(c, rot, incident), RetireText: rotation.RetireText(c, rot),
 		RetireEarly: next.Action == "retire" && now.Before(next.After),
 		Window:      s.window(c),

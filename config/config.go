@@ -64,6 +64,7 @@ type Config struct {
 	Channels    map[string]Channel // keyed by Channel.Name; optional
 	Reminders   Reminders
 	Incidents   Incidents
+	Auth        Auth // optional: sign-in and roles
 	Credentials []Credential
 
 	// file and lines are set by Parse so that Validate can point each
@@ -103,8 +104,11 @@ type Server struct {
 	TimeZone string // IANA name used to show times; rotor stores times in UTC
 
 	// PublicURL is the URL at which operators reach rotor, for the links
-	// in reminders. Empty means http:// and Addr.
+	// in reminders and the sign-in redirect. Empty means http:// and Addr.
 	PublicURL string
+
+	// TLS, when set, makes rotor serve HTTPS itself.
+	TLS TLS
 }
 
 // Reminders is when rotor reminds the team of a due date.
@@ -291,6 +295,10 @@ type Credential struct {
 	// "Tue 02:00-04:00 Europe/London"; empty means none.
 	Window string
 
+	// FourEyes requires a second operator, other than the requester, to
+	// approve retirement and a recorded force-revoke.
+	FourEyes bool
+
 	// Reminders overrides Config.Reminders for this credential; nil means
 	// the global schedule.
 	Reminders *Reminders
@@ -329,6 +337,7 @@ func (c *Config) SetDefaults() {
 	setIfZero(&c.Incidents.RemindEvery, DefaultIncidentRemindEvery)
 	setIfZero(&c.Server.Addr, DefaultAddr)
 	setIfZero(&c.Server.TimeZone, DefaultTimeZone)
+	c.Auth.setAuthDefaults("")
 
 	for name, b := range c.Backends {
 		setIfZero(&b.Name, name)

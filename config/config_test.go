@@ -133,7 +133,7 @@ func TestParseSecretLookingKeysUnderUnknownKeys(t *testing.T) {
 	}
 
 	unknown := problems[0]
-	if unknown.Key != "logging" || !strings.Contains(unknown.Message, "unknown key; the keys here are persium, server, backends, channels, reminders, incidents, credentials") {
+	if unknown.Key != "logging" || !strings.Contains(unknown.Message, "unknown key; the keys here are persium, server, backends, channels, reminders, incidents, auth, credentials") {
 		t.Errorf("first problem = %s, want logging as an unknown key listing the known ones", unknown)
 	}
 	checkSecretProblem(t, problems[1], "logging.sink.password", lineContaining(t, text, "password:"))

@@ -70,10 +70,10 @@ func TestIncidentsPersiumMail(t *testing.T) {
 		settings, key, message string
 	}{
 		"address without channel": {"  persium_support_email: support@persium.example\n", "incidents.persium_channel", "is required with incidents.persium_support_email"},
-		"channel without address":  {"  persium_channel: oncall-mail\n", "incidents.persium_support_email", "is required with incidents.persium_channel"},
-		"invalid address":          {"  persium_support_email: persium support\n  persium_channel: oncall-mail\n", "incidents.persium_support_email", `"persium support" is not an e-mail address`},
-		"unknown channel":          {"  persium_support_email: support@persium.example\n  persium_channel: pager\n", "incidents.persium_channel", `"pager" is not a configured channel`},
-		"not an smtp channel":      {"  persium_support_email: support@persium.example\n  persium_channel: team-slack\n", "incidents.persium_channel", "is of type slack"},
+		"channel without address": {"  persium_channel: oncall-mail\n", "incidents.persium_support_email", "is required with incidents.persium_channel"},
+		"invalid address":         {"  persium_support_email: persium support\n  persium_channel: oncall-mail\n", "incidents.persium_support_email", `"persium support" is not an e-mail address`},
+		"unknown channel":         {"  persium_support_email: support@persium.example\n  persium_channel: pager\n", "incidents.persium_channel", `"pager" is not a configured channel`},
+		"not an smtp channel":     {"  persium_support_email: support@persium.example\n  persium_channel: team-slack\n", "incidents.persium_channel", "is of type slack"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

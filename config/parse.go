@@ -50,7 +50,8 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes a YAML configuration, applies the defaults to the keys it
 // leaves out and validates the result. name is the file name that problems
-// carry, and a relative persium.ca_file is resolved against its directory.
+// carry, and relative file paths (persium.ca_file, auth.oidc.ca_file and
+// the server's TLS files) are resolved against its directory.
 // On any problem Parse returns a nil Config and a *ProblemsError that lists
 // all of them, ordered by line. Beyond 200 problems the list ends with a
 // count of the rest.
@@ -63,9 +64,16 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 
 	cfg.setStoreFormatDefaults()
-	if cfg.Persium.CAFile != "" && !filepath.IsAbs(cfg.Persium.CAFile) && name != "" {
-		cfg.Persium.CAFile = filepath.Join(filepath.Dir(name), cfg.Persium.CAFile)
+	dir := ""
+	if name != "" {
+		dir = filepath.Dir(name)
 	}
+	for _, path := range []*string{&cfg.Persium.CAFile, &cfg.Server.TLS.CertFile, &cfg.Server.TLS.KeyFile} {
+		if *path != "" && !filepath.IsAbs(*path) && dir != "" {
+			*path = filepath.Join(dir, *path)
+		}
+	}
+	cfg.Auth.setAuthDefaults(dir)
 	cfg.file = name
 	cfg.lines = d.lines
 
@@ -163,6 +171,7 @@ func (d *decoder) decodeFile(data []byte) *Config {
 		field{"channels", func(key string, n *yaml.Node) { cfg.Channels = d.channels(key, n) }},
 		field{"reminders", func(key string, n *yaml.Node) { cfg.Reminders = d.reminders(key, n) }},
 		field{"incidents", func(key string, n *yaml.Node) { d.incidents(key, n, &cfg.Incidents) }},
+		field{"auth", func(key string, n *yaml.Node) { d.auth(key, n, &cfg.Auth) }},
 		field{"credentials", func(key string, n *yaml.Node) { cfg.Credentials = d.credentials(key, n) }},
 	)
 	if cfg.Reminders.Before == nil {
@@ -395,6 +404,8 @@ func (d *decoder) server(path string, n *yaml.Node, s *Server) {
 		field{"addr", func(key string, v *yaml.Node) { d.str(key, v, &s.Addr) }},
 		field{"time_zone", func(key string, v *yaml.Node) { d.str(key, v, &s.TimeZone) }},
 		field{"public_url", func(key string, v *yaml.Node) { d.str(key, v, &s.PublicURL) }},
+		field{"tls_cert_file", func(key string, v *yaml.Node) { d.str(key, v, &s.TLS.CertFile) }},
+		field{"tls_key_file", func(key string, v *yaml.Node) { d.str(key, v, &s.TLS.KeyFile) }},
 	)
 }
 
@@ -617,6 +628,7 @@ func (d *decoder) credential(path string, n *yaml.Node) Credential {
 		field{"issued_at", func(key string, v *yaml.Node) { d.date(key, v, &c.IssuedAt) }},
 		field{"channels", func(key string, v *yaml.Node) { d.strs(key, v, &c.Channels) }},
 		field{"window", func(key string, v *yaml.Node) { d.str(key, v, &c.Window) }},
+		field{"four_eyes", func(key string, v *yaml.Node) { d.boolean(key, v, &c.FourEyes) }},
 		field{"reminders", func(key string, v *yaml.Node) {
 			r := d.reminders(key, v)
 			c.Reminders = &r
@@ -647,6 +659,25 @@ func (d *decoder) str(key string, n *yaml.Node, dst *string) {
 		return
 	}
 	*dst = n.Value
+}
+
+// boolean decodes true or false into dst. A null value leaves dst as it
+// is; YAML 1.1 spellings such as yes and on are rejected, because YAML 1.2
+// reads them as strings and a reader could take either meaning.
+func (d *decoder) boolean(key string, n *yaml.Node, dst *bool) {
+	n = d.resolve(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.fail(key, n.Line, "must be true or false, not %s", describe(n))
+		return
+	}
+	if n.Value != "true" && n.Value != "false" {
+		d.fail(key, n.Line, "must be true or false, not %s", quote(n.Value))
+		return
+	}
+	*dst = n.Value == "true"
 }
 
 // strs decodes a sequence of scalars into dst.

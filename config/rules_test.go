@@ -187,7 +187,7 @@ func TestParseServerRules(t *testing.T) {
 		{
 			name:  "addr on every interface",
 			edits: []string{"addr: 127.0.0.1:9090", "addr: 0.0.0.0:9090"},
-			want:  []wantProblem{{"server.addr", "addr:", []string{`"0.0.0.0:9090" is not a loopback address`, "authenticating proxy"}}},
+			want:  []wantProblem{{"server.addr", "addr:", []string{`"0.0.0.0:9090" is not a loopback address`, "Configure auth.oidc"}}},
 		},
 		{
 			name:  "addr without host",

@@ -49,6 +49,8 @@ func (c *Config) Validate() []Problem {
 	v.channels()
 	v.reminders()
 	v.incidents()
+	v.auth()
+	v.tls()
 	v.credentials()
 	return v.problems
 }
@@ -212,8 +214,8 @@ func (v *validator) server() {
 		v.add("server.addr", "%s is not host:port; write it such as %s", quote(s.Addr), DefaultAddr)
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		v.add("server.addr", "port %s is not a number from 0 to 65535", quote(port))
-	} else if !isLoopback(host) {
-		v.add("server.addr", "%s is not a loopback address; rotor has no access control yet, so it listens only on 127.0.0.1, [::1] or localhost. Put an authenticating proxy in front of it to reach it from elsewhere", quote(s.Addr))
+	} else if !isLoopback(host) && !v.c.Auth.Enabled() {
+		v.add("server.addr", "%s is not a loopback address; without the auth section rotor has no sign-in, so it listens only on 127.0.0.1, [::1] or localhost. Configure auth.oidc to serve on other addresses", quote(s.Addr))
 	}
 
 	if s.PublicURL != "" {

@@ -28,7 +28,7 @@ type fixture struct {
 // t.Log.
 func setup(t *testing.T, o metrics.Options) *fixture {
 	t.Helper()
-	f := &fixture{log: &testlog.Buffer{}}
+	f := &fixture{log: testlog.New(t)}
 	o.Logger = slog.New(slog.NewJSONHandler(teeWriter{t: t, buf: f.log}, nil))
 	m, err := metrics.New(o)
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/rotorhq/rotor/api"
+	"github.com/rotorhq/rotor/internal/canary"
+	"github.com/rotorhq/rotor/internal/testlog"
 	"github.com/rotorhq/rotor/metrics"
 	"github.com/rotorhq/rotor/persiumsim"
 	"github.com/rotorhq/rotor/rotation"
@@ -30,17 +32,12 @@ import (
 	"github.com/rotorhq/rotor/tokencheck"
 )
 
-// Canary secrets: the credential's current one and one the token
-// endpoint rejects. Neither may reach the exposition.
-var (
-	canary         = secret.New("CANARY-metrics+/=:% é-3b7c")
-	rejectedCanary = secret.New("CANARY-rejected+/=:% é-81d0")
-)
-
 // labelPair matches one label in the text format.
 var labelPair = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"`)
 
-// TestNoSecretInMetrics runs a rotation through the JSON API. It also
+// TestNoSecretInMetrics runs a rotation through the JSON API, with the
+// canary as the credential's current secret and canary.Second as one the
+// token endpoint rejects. It also
 // fails a backend call, a reminder send and a secret check with the
 // canaries in their errors and requests. Then no form of a secret may
 // appear in the exposition, and every label value of rotor's metrics must
@@ -50,7 +47,7 @@ func TestNoSecretInMetrics(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := storetest.NewClock()
-	log := slog.New(slog.DiscardHandler)
+	log := slog.New(slog.NewJSONHandler(testlog.New(t), &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	sim := persiumsim.New(persiumsim.Options{Now: clock.Now, Logger: log})
 	tlsSim, err := persiumsim.NewTLS(sim, log)
@@ -65,14 +62,14 @@ func TestNoSecretInMetrics(t *testing.T) {
 
 	cred := storetest.Credential("cred-a")
 	cred.MinDualActive = 0
-	sim.AddClient(cred.ClientID, canary)
+	sim.AddClient(cred.ClientID, canary.Value)
 	store := memstore.New(clock.Now)
 	if err := store.SyncCredentials(ctx, []rotation.Credential{cred}); err != nil {
 		t.Fatalf("SyncCredentials: %v", err)
 	}
 
 	f := setup(t, metrics.Options{Store: store, Now: clock.Now, Version: "test", ReminderChannels: []string{"ops-email"}})
-	backend := memory.New(canary, secretstore.Format{JSONKey: "client_secret"})
+	backend := memory.New(canary.Value, secretstore.Format{JSONKey: "client_secret"})
 	svc := rotation.NewService(rotation.Options{
 		Store:   store,
 		Secrets: map[string]rotation.SecretStore{"cred-a": f.m.InstrumentSecretStore("vault-prod", backend)},
@@ -138,25 +135,25 @@ func TestNoSecretInMetrics(t *testing.T) {
 
 	// A secret the token endpoint rejects, then a cancel.
 	id2 := rotationID(send("POST", "/api/v1/credentials/cred-a/rotations", `{"kind":"emergency","reason":"leak"}`, http.StatusCreated))
-	send("POST", "/api/v1/rotations/"+id2+"/issued", jsonBody(map[string]string{"secret": rejectedCanary.Reveal()}), http.StatusUnprocessableEntity)
+	send("POST", "/api/v1/rotations/"+id2+"/issued", jsonBody(map[string]string{"secret": canary.Second.Reveal()}), http.StatusUnprocessableEntity)
 
 	// Secrets in the path and an unknown method.
-	send("GET", "/api/v1/rotations/"+url.PathEscape(canary.Reveal()), "", http.StatusNotFound)
-	send("GET", "/"+url.PathEscape(rejectedCanary.Reveal()), "", http.StatusNotFound)
+	send("GET", "/api/v1/rotations/"+url.PathEscape(canary.Value.Reveal()), "", http.StatusNotFound)
+	send("GET", "/"+url.PathEscape(canary.Second.Reveal()), "", http.StatusNotFound)
 	send("CANARYMETHOD", "/api/v1/rotations/"+id2, "", http.StatusMethodNotAllowed)
 
 	// A backend and a reminder channel whose errors carry a secret.
-	leaky := f.m.InstrumentSecretStore("aws-prod", failStore{err: secretstore.Errorf(secretstore.ErrAccess, "read", "denied for key %s", canary.Reveal())})
+	leaky := f.m.InstrumentSecretStore("aws-prod", failStore{err: secretstore.Errorf(secretstore.ErrAccess, "read", "denied for key %s", canary.Value.Reveal())})
 	callAll(ctx, leaky)
 	sender := f.m.InstrumentSender(scheduler.SenderFunc(func(context.Context, string, scheduler.Message, string) error {
-		return errors.New("post https://hooks.example/" + canary.Reveal() + ": 403")
+		return errors.New("post https://hooks.example/" + canary.Value.Reveal() + ": 403")
 	}))
 	_ = sender.Send(ctx, "ops-email", scheduler.Message{CredentialID: "cred-a"}, "key")
 
 	exp := f.scrape(t)
 
 	t.Run("no form of a secret", func(t *testing.T) {
-		for _, s := range []secret.Value{canary, rejectedCanary, issued} {
+		for _, s := range []secret.Value{canary.Value, canary.Second, issued} {
 			raw := s.Reveal()
 			quoted, _ := json.Marshal(raw)
 			for name, form := range map[string]string{
@@ -174,6 +171,7 @@ func TestNoSecretInMetrics(t *testing.T) {
 		if strings.Contains(exp.text, "CANARY") {
 			t.Error("part of a canary is in the exposition")
 		}
+		canary.Check(t, "the metrics exposition", exp.text)
 	})
 
 	t.Run("label values from known sets", func(t *testing.T) {

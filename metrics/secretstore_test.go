@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rotorhq/rotor/internal/canary"
 	"github.com/rotorhq/rotor/metrics"
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/rotation/memstore"
@@ -66,7 +67,7 @@ func (s failStore) Preflight(context.Context) error { return s.err }
 // when s has them, and returns the ops it called.
 func callAll(ctx context.Context, s rotation.SecretStore) []string {
 	v := secretstore.Versions{Old: "1", Staged: "2", New: "2"}
-	_, _ = s.Stage(ctx, "r1", secret.New("x"))
+	_, _ = s.Stage(ctx, "r1", canary.Second)
 	_, _ = s.Adopt(ctx, "r1", "2")
 	_, _ = s.Staged(ctx, "r1")
 	_, _ = s.Promote(ctx, "r1", v)
@@ -146,7 +147,7 @@ type plainStore struct{ rotation.SecretStore }
 
 func TestInstrumentSecretStoreOptionalMethods(t *testing.T) {
 	t.Parallel()
-	backend := memory.New(secret.New("OLD-1"), secretstore.Format{})
+	backend := memory.New(canary.Value, secretstore.Format{})
 	tests := []struct {
 		name                string
 		inner               rotation.SecretStore
@@ -197,12 +198,12 @@ func TestInstrumentSecretStoreInService(t *testing.T) {
 	if err := store.SyncCredentials(ctx, []rotation.Credential{cred}); err != nil {
 		t.Fatalf("SyncCredentials: %v", err)
 	}
-	backend := memory.New(secret.New("OLD-1"), secretstore.Format{JSONKey: "client_secret"})
+	backend := memory.New(canary.Value, secretstore.Format{JSONKey: "client_secret"})
 	f := setup(t, metrics.Options{})
 	svc := rotation.NewService(rotation.Options{
 		Store:   store,
 		Secrets: map[string]rotation.SecretStore{"cred-a": f.m.InstrumentSecretStore("memory", backend)},
-		Checker: tokenEndpoint{accepted: map[string]bool{"OLD-1": true, "NEW-2": true}},
+		Checker: tokenEndpoint{accepted: map[string]bool{canary.Value.Reveal(): true, canary.Second.Reveal(): true}},
 		Now:     clock.Now,
 		Logger:  slog.New(slog.DiscardHandler),
 	})
@@ -211,7 +212,7 @@ func TestInstrumentSecretStoreInService(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Request: %v", err)
 	}
-	if _, err := svc.RecordIssued(ctx, "alice", r.ID, rotation.IssuedInput{Secret: secret.New("NEW-2")}); err != nil {
+	if _, err := svc.RecordIssued(ctx, "alice", r.ID, rotation.IssuedInput{Secret: canary.Second}); err != nil {
 		t.Fatalf("RecordIssued: %v", err)
 	}
 	if _, err := svc.Promote(ctx, "bob", r.ID, ""); err != nil {
@@ -219,7 +220,7 @@ func TestInstrumentSecretStoreInService(t *testing.T) {
 	}
 	// Another tool stages a version during dual_active: the next check
 	// finds drift, and the wrapper still passes Verify's error through.
-	if _, err := backend.StageExternal(secret.New("NEW-3")); err != nil {
+	if _, err := backend.StageExternal(canary.Third); err != nil {
 		t.Fatalf("StageExternal: %v", err)
 	}
 	if err := svc.CheckOpenRotations(ctx); err != nil {

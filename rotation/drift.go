@@ -37,7 +37,14 @@ func (s *Service) checkDrift(ctx context.Context, r Rotation, store SecretStore)
 	if r.PausedAt.IsZero() {
 		_, perr := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, To: r.State, Pause: change,
 			Event: &Event{Actor: "rotor", Action: ActionPaused, Detail: change}})
-		if perr != nil && !errors.Is(perr, ErrConflict) {
+		if errors.Is(perr, ErrConflict) {
+			// The rotation moved on since it was read, usually by another
+			// request of rotor's whose write this check saw. Nothing was
+			// paused, so the error must not claim a pause.
+			return wrapError(perr, ErrConflict, "concurrent_change",
+				"Rotation %s changed while you were looking at it. Reload it and try again.", r.ID)
+		}
+		if perr != nil {
 			return storeError(perr, "pause rotation "+r.ID)
 		}
 		s.log.WarnContext(ctx, "rotation paused: secret changed outside rotor", "rotation_id", r.ID, "credential_id", r.CredentialID, "change", change)
@@ -64,6 +71,11 @@ func (s *Service) Resume(ctx context.Context, actor, rotationID, reason string) 
 	}
 	if r.PausedAt.IsZero() {
 		return Rotation{}, newError(ErrConflict, "not_paused", "Rotation %s is not paused. Reload it to see its next step.", r.ID)
+	}
+	if r.Step != StepNone {
+		// Resuming would end the step's record while its write runs.
+		return Rotation{}, newError(ErrConflict, "step_in_progress",
+			"Rotation %s has a %s step in progress. Wait for it to finish and reload.", r.ID, r.Step)
 	}
 	store, ok := s.secrets[r.CredentialID]
 	if !ok {
@@ -120,7 +132,7 @@ func (s *Service) CheckOpenRotations(ctx context.Context) error {
 			continue
 		}
 		if err := s.checkDrift(ctx, r, store); err != nil {
-			if e, ok := AsError(err); ok && e.Code == "paused" {
+			if e, ok := AsError(err); ok && (e.Code == "paused" || e.Code == "concurrent_change") {
 				continue
 			}
 			errs = append(errs, fmt.Errorf("check rotation %s: %w", r.ID, err))
@@ -169,6 +181,15 @@ func (w *Watch) Start(ctx context.Context) {
 			cancel()
 			if err != nil && !errors.Is(err, context.Canceled) {
 				w.Logger.Error("check open rotations for outside changes", "error", err)
+			}
+
+			// Steps that an outage left open are finished here too, so
+			// that rotor recovers without a restart.
+			rctx, cancel = context.WithTimeout(ctx, w.Interval)
+			err = w.Service.RecoverStale(rctx)
+			cancel()
+			if err != nil && !errors.Is(err, context.Canceled) {
+				w.Logger.Error("recover abandoned steps", "error", err)
 			}
 		}
 	}()

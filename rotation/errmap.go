@@ -3,6 +3,8 @@ package rotation
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -115,4 +117,30 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// uuidShape and credentialShape match the ids rotor gives rotations and
+// incidents, and the ids the configuration allows for credentials.
+var (
+	uuidShape       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	credentialShape = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// QuoteID returns id quoted for an error message when it has the shape of
+// a rotor id of that kind ("rotation", "incident" or "credential"), and a
+// description of its length otherwise. Text pasted into the wrong place,
+// such as a secret in a URL, is then never repeated back.
+func QuoteID(kind, id string) string {
+	shape := uuidShape
+	if kind == "credential" {
+		shape = credentialShape
+	}
+	if shape.MatchString(id) {
+		return strconv.Quote(id)
+	}
+	article := "a"
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		article = "an"
+	}
+	return fmt.Sprintf("with the %d-byte id given, which is not %s %s id", len(id), article, kind)
 }

@@ -800,6 +800,10 @@ func (s *Service) RecordForceRevoked(ctx context.Context, actor, rotationID, rea
 	if err != nil {
 		return Rotation{}, err
 	}
+	approver, err := s.requireApproval(ctx, r, cred, ApproveForceRevoke)
+	if err != nil {
+		return Rotation{}, err
+	}
 	store, ok := s.secrets[cred.ID]
 	if !ok {
 		return Rotation{}, newError(ErrUnavailable, "backend_missing",
@@ -825,12 +829,21 @@ func (s *Service) RecordForceRevoked(ctx context.Context, actor, rotationID, rea
 
 	done, err := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, To: r.State, OldRevoked: true,
 		Event: &Event{Actor: actor, Action: ActionOldRevoked, Reason: reason,
-			Detail: "Persium revoked the old secret before promotion; old secret " + string(res.Outcome) + " at the token endpoint; promote and retire no longer wait for the low-traffic window or the minimum time in dual_active"}})
+			Detail: "Persium revoked the old secret before promotion; old secret " + string(res.Outcome) + " at the token endpoint; promote and retire no longer wait for the low-traffic window or the minimum time in dual_active" + approvedNote(approver)}})
 	if err != nil {
 		return Rotation{}, storeError(err, "record the revocation of rotation "+r.ID)
 	}
 	s.log.WarnContext(ctx, "old secret revoked before promotion", "rotation_id", r.ID, "credential_id", r.CredentialID, "actor", actor)
 	return done, nil
+}
+
+// approvedNote returns the part of an event's detail that names the
+// four-eyes approver, or "" without one.
+func approvedNote(approver string) string {
+	if approver == "" {
+		return ""
+	}
+	return "; approved by " + approver + " under the four-eyes rule"
 }
 
 // Incident returns one incident.
@@ -840,7 +853,7 @@ func (s *Service) Incident(ctx context.Context, id string) (Incident, error) {
 	}
 	inc, err := s.incidents.GetIncident(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return Incident{}, wrapError(err, ErrNotFound, "not_found", "There is no incident %q.", truncate(id, 64))
+		return Incident{}, wrapError(err, ErrNotFound, "not_found", "There is no incident %s.", QuoteID("incident", id))
 	}
 	if err != nil {
 		return Incident{}, storeError(err, "read incident")

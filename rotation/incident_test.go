@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rotorhq/rotor/internal/testlog"
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/secretstore"
 	"github.com/rotorhq/rotor/secretstore/memory"
@@ -50,7 +52,7 @@ func (f *fixture) withNotifier(t *testing.T, n rotation.Notifier) {
 	t.Helper()
 	f.svc = rotation.NewService(rotation.Options{
 		Store: f.store, Secrets: map[string]rotation.SecretStore{"cred-a": f.flaky}, Checker: f.token, Now: f.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})), Notifier: n,
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, testlog.New(t)), &slog.HandlerOptions{Level: slog.LevelDebug})), Notifier: n,
 	})
 }
 

@@ -139,6 +139,26 @@ type ReminderStore interface {
 	// downtime only the latest reminder goes out.
 	PlanReminders(ctx context.Context, rs []Reminder) error
 
+	// PlanDueReminders plans, in one transaction, up to limit credentials
+	// whose next planning time is at or before now, earliest first. It
+	// calls plan once for each, with OpenRotationID set, inserts the
+	// reminders that plan returns as PlanReminders does, and stores NextAt
+	// as the credential's next planning time. It returns the number of
+	// credentials planned; fewer than limit means none was left but those
+	// that concurrent callers hold. Concurrent callers, in any number of
+	// processes, never plan one credential at the same time: the Postgres
+	// store skips the rows another caller has locked.
+	//
+	// A credential needs planning at once when it is new, when its due
+	// date changes, when a rotation of it ends, and after each
+	// SyncCredentials, because the configuration may have changed its
+	// reminder schedule or channels.
+	//
+	// plan must not call the store. A reminder for another credential, an
+	// invalid reminder or a NextAt not after now is ErrInvalid, and then
+	// nothing is planned.
+	PlanDueReminders(ctx context.Context, now time.Time, limit int, plan func(Credential) ReminderPlan) (int, error)
+
 	// ClaimReminders moves up to limit claimable reminders to
 	// ReminderSending with a lease of the given length, adds one to their
 	// Attempts and returns them, earliest NextAttemptAt first. Claimable
@@ -162,6 +182,35 @@ type ReminderStore interface {
 	// CountFailedReminders returns the number of failed reminders per
 	// credential id, for credentials that have any.
 	CountFailedReminders(ctx context.Context) (map[string]int, error)
+}
+
+// ReminderPlan is a scheduler's plan for one credential at one moment.
+type ReminderPlan struct {
+	// Reminders are inserted as ReminderStore.PlanReminders inserts them.
+	Reminders []Reminder
+
+	// NextAt is when the credential needs planning again if nothing about
+	// it changes: the send time of its next reminder. Zero when no
+	// reminder comes due until the credential changes.
+	NextAt time.Time
+}
+
+// CheckReminderPlanFor reports the first rule that p, planned for c at
+// now, breaks. Both stores call it from PlanDueReminders.
+func CheckReminderPlanFor(c Credential, p ReminderPlan, now time.Time) error {
+	if !p.NextAt.IsZero() && !p.NextAt.After(now) {
+		return fmt.Errorf("plan reminders of credential %s: next planning time %s is not after %s: %w",
+			c.ID, p.NextAt.UTC().Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339Nano), ErrInvalid)
+	}
+	for _, r := range p.Reminders {
+		if r.CredentialID != c.ID {
+			return fmt.Errorf("plan reminders of credential %s: reminder %s is for another credential: %w", c.ID, r.ReminderKey, ErrInvalid)
+		}
+		if err := CheckReminderPlan(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ReminderSchedule is when a credential's reminders fall due.
@@ -232,6 +281,28 @@ func (s ReminderSchedule) Due(dueAt, now time.Time) (latest time.Duration, earli
 	return latest, earlier, true
 }
 
+// Next returns the earliest send time after now of a reminder for a due
+// date. ok is false when none is left: every offset before the due date
+// has passed and there are no overdue repeats. The schedule must be valid.
+func (s ReminderSchedule) Next(dueAt, now time.Time) (next time.Time, ok bool) {
+	for _, b := range s.Before {
+		if at := dueAt.Add(-b); at.After(now) && (!ok || at.Before(next)) {
+			next, ok = at, true
+		}
+	}
+	if s.OverdueEvery > 0 {
+		// The first repeat after now, counted as Due counts them.
+		n := time.Duration(1)
+		if now.After(dueAt) {
+			n = now.Sub(dueAt)/s.OverdueEvery + 1
+		}
+		if at := dueAt.Add(n * s.OverdueEvery); !ok || at.Before(next) {
+			next, ok = at, true
+		}
+	}
+	return next, ok
+}
+
 // SkipMissed is the SkipReason of a reminder that came due while no
 // scheduler ran and that a later reminder replaces.
 const SkipMissed = "missed while rotor was not running; a later reminder replaced it"
@@ -271,6 +342,23 @@ func RemindersDue(c Credential, s ReminderSchedule, channels []string, now time.
 		})
 	}
 	return out
+}
+
+// NextReminderAt returns when RemindersDue for c next returns a reminder
+// it did not return at now, if c does not change: the send time of its
+// next reminder. It returns the zero time when that never happens while c
+// stays as it is, because a rotation is open, c has no channels or no
+// reminder is left. A change of the due date or the end of the rotation
+// makes the stores plan c again at once.
+func NextReminderAt(c Credential, s ReminderSchedule, channels []string, now time.Time) time.Time {
+	if c.OpenRotationID != "" || len(channels) == 0 {
+		return time.Time{}
+	}
+	next, ok := s.Next(c.NextDueAt().Truncate(time.Microsecond), now)
+	if !ok {
+		return time.Time{}
+	}
+	return next
 }
 
 // DescribeOffset returns an offset as people read it: "14 days before the

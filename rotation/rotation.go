@@ -174,6 +174,10 @@ type Credential struct {
 	// "Tue 02:00-04:00 Europe/London"; empty for none.
 	Window string
 
+	// FourEyes requires a second operator, other than the rotation's
+	// requester, to approve retirement and a recorded force-revoke.
+	FourEyes bool
+
 	LastRetiredAt  time.Time // zero when rotor never retired a secret of it
 	CreatedAt      time.Time // when rotor first saw it in the configuration
 	OpenRotationID string    // "" when no rotation is open
@@ -209,6 +213,7 @@ const (
 	ActionResumed    Action = "resumed"     // an operator resumed a paused rotation
 	ActionEscalated  Action = "escalated"   // a reported compromise made an open rotation an emergency
 	ActionOldRevoked Action = "old_revoked" // Persium revoked the old secret before promotion
+	ActionApproved   Action = "approved"    // a second operator approved retirement or force-revoke
 )
 
 // Event is one append-only audit record: who did what to a rotation, when,

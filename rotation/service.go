@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/rotorhq/rotor/internal/crashpoint"
 	"github.com/rotorhq/rotor/secret"
 	"github.com/rotorhq/rotor/secretstore"
 	"github.com/rotorhq/rotor/tokencheck"
@@ -259,7 +260,7 @@ func (s *Service) RecordIssued(ctx context.Context, actor, rotationID string, in
 				return found, nil
 			}
 		}
-		return v, err
+		return v, redactSecret(err, value)
 	}
 	done, err := s.runStep(ctx, r, actor, in.Reason, StepStage, StateNewIssued, ActionIssue, func() string { return detail }, step)
 	if e, ok := AsError(err); ok && e.Code != "step_unrecorded" {
@@ -370,6 +371,13 @@ func (s *Service) Retire(ctx context.Context, actor, rotationID string, in Retir
 	}
 
 	var notes []string
+	approver, err := s.requireApproval(ctx, r, cred, ApproveRetire)
+	if err != nil {
+		return Rotation{}, err
+	}
+	if approver != "" {
+		notes = append(notes, "approved by "+approver+" under the four-eyes rule")
+	}
 	if note, err := s.windowGate(cred, "retire", gateReason(r, in.Reason)); err != nil {
 		return Rotation{}, err
 	} else if note != "" {
@@ -387,8 +395,13 @@ func (s *Service) Retire(ctx context.Context, actor, rotationID string, in Retir
 		notes = append(notes, fmt.Sprintf("retired before the minimum time in dual_active (%s)", cred.MinDualActive))
 	}
 
+	// An old version that can no longer be read was usually retired by an
+	// earlier attempt whose response was lost. Its secret cannot be
+	// checked, so the check of it is inconclusive and needs a reason,
+	// rather than blocking the rotation for good.
 	oldSecret, err := store.Read(ctx, r.Versions.Old)
-	if err != nil {
+	oldGone := errors.Is(err, secretstore.ErrNotFound)
+	if err != nil && !oldGone {
 		return Rotation{}, backendError(err, "read the old version "+string(r.Versions.Old))
 	}
 	newSecret, err := store.Read(ctx, r.Versions.New)
@@ -396,7 +409,11 @@ func (s *Service) Retire(ctx context.Context, actor, rotationID string, in Retir
 		return Rotation{}, backendError(err, "read the new version "+string(r.Versions.New))
 	}
 	method := tokencheck.AuthMethod(cred.AuthMethod)
-	oldRes := s.checker.Check(ctx, cred.ClientID, method, oldSecret)
+	oldRes := tokencheck.Result{Outcome: tokencheck.Inconclusive,
+		Detail: "The old version " + string(r.Versions.Old) + " can no longer be read in the secrets manager, so the old secret was not checked."}
+	if !oldGone {
+		oldRes = s.checker.Check(ctx, cred.ClientID, method, oldSecret)
+	}
 	newRes := s.checker.Check(ctx, cred.ClientID, method, newSecret)
 	switch {
 	case oldRes.Outcome == tokencheck.Accepted:
@@ -535,7 +552,7 @@ func (s *Service) loadUnpaused(ctx context.Context, rotationID string, state Sta
 func (s *Service) rotation(ctx context.Context, id string) (Rotation, error) {
 	r, err := s.store.GetRotation(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return Rotation{}, wrapError(err, ErrNotFound, "not_found", "There is no rotation %q.", truncate(id, 64))
+		return Rotation{}, wrapError(err, ErrNotFound, "not_found", "There is no rotation %s.", QuoteID("rotation", id))
 	}
 	if err != nil {
 		return Rotation{}, storeError(err, "read rotation")
@@ -546,7 +563,7 @@ func (s *Service) rotation(ctx context.Context, id string) (Rotation, error) {
 func (s *Service) credential(ctx context.Context, id string) (Credential, error) {
 	c, err := s.store.GetCredential(ctx, id)
 	if errors.Is(err, ErrNotFound) {
-		return Credential{}, wrapError(err, ErrNotFound, "not_found", "There is no credential %q.", truncate(id, 64))
+		return Credential{}, wrapError(err, ErrNotFound, "not_found", "There is no credential %s.", QuoteID("credential", id))
 	}
 	if err != nil {
 		return Credential{}, storeError(err, "read credential")
@@ -571,12 +588,14 @@ func (s *Service) runStep(ctx context.Context, r Rotation, actor, reason string,
 	if err != nil {
 		return Rotation{}, storeError(err, fmt.Sprintf("start %s of rotation %s", step, r.ID))
 	}
+	crashpoint.Hit(string(step), "after-intent")
 
 	// The write runs detached from the request, so a client that goes
 	// away does not abort it half-way.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stepTimeout)
 	versions, werr := write(wctx)
 	cancel()
+	crashpoint.Hit(string(step), "after-backend")
 	// Completing or closing the step also runs detached: it must be
 	// recorded even if the client went away.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.stepTimeout)
@@ -584,7 +603,7 @@ func (s *Service) runStep(ctx context.Context, r Rotation, actor, reason string,
 
 	if werr != nil {
 		log.WarnContext(ctx, "secrets manager step failed", "error", werr)
-		if _, err := s.store.Apply(rctx, Change{RotationID: r.ID, From: started.State, Version: started.Version, Step: step,
+		if _, err := s.recordStep(rctx, Change{RotationID: r.ID, From: started.State, Version: started.Version, Step: step,
 			To: started.State, Event: &Event{Actor: actor, Action: ActionStepFailed, Reason: reason, Detail: string(step) + " failed: " + safeBackendMessage(werr)}}); err != nil {
 			log.ErrorContext(ctx, "record failed step", "error", err)
 		}
@@ -595,7 +614,7 @@ func (s *Service) runStep(ctx context.Context, r Rotation, actor, reason string,
 	if detail != nil {
 		ev.Detail = detail()
 	}
-	done, err := s.store.Apply(rctx, Change{RotationID: r.ID, From: started.State, Version: started.Version, Step: step,
+	done, err := s.recordStep(rctx, Change{RotationID: r.ID, From: started.State, Version: started.Version, Step: step,
 		To: to, Versions: &versions, Event: ev})
 	if err != nil {
 		log.ErrorContext(ctx, "complete step", "error", err)
@@ -606,24 +625,85 @@ func (s *Service) runStep(ctx context.Context, r Rotation, actor, reason string,
 	return done, nil
 }
 
+// recordStep applies c, the end of a step whose write was made or failed,
+// and retries while the database is unavailable until ctx ends. A
+// Postgres restart during a step then delays the response instead of
+// leaving the step for the next start-up. A retry that finds c already
+// applied, because the response to an earlier commit was lost, returns
+// the rotation as c left it.
+func (s *Service) recordStep(ctx context.Context, c Change) (Rotation, error) {
+	wait := 100 * time.Millisecond
+	retried := false
+	for {
+		done, err := s.store.Apply(ctx, c)
+		if errors.Is(err, ErrConflict) && retried {
+			if r, gerr := s.store.GetRotation(ctx, c.RotationID); gerr == nil && r.Version == c.Version+1 && r.State == c.To && r.Step == StepNone {
+				return r, nil
+			}
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			return done, err
+		}
+		s.log.WarnContext(ctx, "database unavailable; retrying to record the step", "rotation_id", c.RotationID, "step", c.Step, "wait", wait, "error", err)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return Rotation{}, err
+		case <-timer.C:
+		}
+		retried = true
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
 // Recover finishes or reports every step that was recorded as intended
 // and not completed, as after a crash. It repeats the writes that are
 // idempotent (promote, roll back, retire, discard). It completes a stage
 // only if the secrets manager holds a version staged for the rotation,
-// because the secret itself was never persisted.
+// because the secret itself was never persisted. A repeat that fails with
+// a conflict, a missing version or an invalid secret closes the step with
+// a step_failed event. A repeat that fails otherwise leaves the step for
+// the next start.
 //
 // NOTE: Recover takes every unfinished step as abandoned. rotor serve calls
 // it once at start-up, which is right for one process. With several
 // processes on one database it could repeat a step that another process
-// is still making.
+// is still making; the repeat is idempotent and the later of the two
+// completions fails on the rotation's version. RecoverStale is the variant
+// for a running rotor.
 func (s *Service) Recover(ctx context.Context) error {
+	return s.recoverSteps(ctx, time.Time{}, "after a restart")
+}
+
+// staleSteps is how many step timeouts a step must be old before
+// RecoverStale takes it as abandoned. A step that is still being made is
+// younger: its backend write and then the recording of its outcome are
+// each bounded by the step timeout.
+const staleSteps = 3
+
+// RecoverStale finishes, as Recover does, every unfinished step that
+// started more than three step timeouts ago. Such a step was abandoned,
+// for example because the database went away between the backend write
+// and its record, and without this it would block its rotation until
+// rotor restarts. The watch calls it each round.
+func (s *Service) RecoverStale(ctx context.Context) error {
+	return s.recoverSteps(ctx, s.now().Add(-staleSteps*s.stepTimeout), "after an interruption")
+}
+
+// recoverSteps recovers the unfinished steps that started before cutoff,
+// or all of them when cutoff is zero. when ends the detail of each event.
+func (s *Service) recoverSteps(ctx context.Context, cutoff time.Time, when string) error {
 	unfinished, err := s.store.ListUnfinished(ctx)
 	if err != nil {
 		return fmt.Errorf("list unfinished steps: %w", err)
 	}
 	var errs []error
 	for _, r := range unfinished {
-		if err := s.recoverOne(ctx, r); err != nil {
+		if !cutoff.IsZero() && !r.StepStartedAt.Before(cutoff) {
+			continue
+		}
+		if err := s.recoverOne(ctx, r, when); err != nil {
 			s.log.ErrorContext(ctx, "recover step", "rotation_id", r.ID, "credential_id", r.CredentialID, "step", r.Step, "error", err)
 			errs = append(errs, fmt.Errorf("recover %s of rotation %s: %w", r.Step, r.ID, err))
 		}
@@ -631,7 +711,7 @@ func (s *Service) Recover(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Service) recoverOne(ctx context.Context, r Rotation) error {
+func (s *Service) recoverOne(ctx context.Context, r Rotation, when string) error {
 	cred, err := s.credential(ctx, r.CredentialID)
 	if err != nil {
 		return err
@@ -642,24 +722,42 @@ func (s *Service) recoverOne(ctx context.Context, r Rotation) error {
 	}
 
 	finish := func(to State, action Action, v secretstore.Versions, detail string) error {
+		crashpoint.Hit("recover", string(r.Step), "after-backend")
 		_, err := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, Step: r.Step, To: to, Versions: &v,
-			Event: &Event{Actor: r.StepBy, Action: action, Reason: r.StepReason, Detail: detail + " (completed by rotor after a restart)"}})
+			Event: &Event{Actor: r.StepBy, Action: action, Reason: r.StepReason, Detail: detail + " (completed by rotor " + when + ")"}})
 		if err == nil {
 			s.log.InfoContext(ctx, "step recovered", "rotation_id", r.ID, "credential_id", r.CredentialID, "step", r.Step, "to", to)
 		}
 		return err
 	}
 	fail := func(detail string) error {
+		crashpoint.Hit("recover", string(r.Step), "after-backend")
 		_, err := s.store.Apply(ctx, Change{RotationID: r.ID, From: r.State, Version: r.Version, Step: r.Step, To: r.State,
 			Event: &Event{Actor: r.StepBy, Action: ActionStepFailed, Reason: r.StepReason, Detail: detail}})
 		return err
+	}
+
+	// giveUp closes the step as failed when the repeated write failed in a
+	// way that another repeat cannot fix: the secret changed while rotor
+	// was down, or a version is gone. A step kept open would block every
+	// action on the rotation, cancel and a compromise report included,
+	// through every restart. After an unreachable backend or a denied
+	// access the step stays for the next start.
+	giveUp := func(err error) error {
+		if !errors.Is(err, secretstore.ErrConflict) && !errors.Is(err, secretstore.ErrNotFound) && !errors.Is(err, secretstore.ErrInvalid) {
+			return err
+		}
+		if ferr := fail(string(r.Step) + " could not be completed " + when + ": " + safeBackendMessage(err)); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		return fmt.Errorf("closed the step as failed: %w", err)
 	}
 
 	switch r.Step {
 	case StepStage:
 		v, err := store.Staged(ctx, r.ID)
 		if errors.Is(err, secretstore.ErrNotFound) {
-			return fail("stage not completed before rotor stopped; the new secret was never stored, so submit it again")
+			return fail("stage not completed before rotor stopped, and nothing is staged for this rotation; submit it again with the same new secret, not another one from Persium, and rotor reuses any part already written")
 		}
 		if err != nil {
 			return err
@@ -668,13 +766,13 @@ func (s *Service) recoverOne(ctx context.Context, r Rotation) error {
 	case StepPromote:
 		v, err := store.Promote(ctx, r.ID, r.Versions)
 		if err != nil {
-			return err
+			return giveUp(err)
 		}
 		return finish(StateDualActive, ActionPromote, v, "promote repeated")
 	case StepRollback:
 		v, err := store.Rollback(ctx, r.ID, r.Versions)
 		if err != nil {
-			return err
+			return giveUp(err)
 		}
 		return finish(StateNewIssued, ActionRollback, v, "rollback repeated")
 	case StepRetire:
@@ -683,12 +781,12 @@ func (s *Service) recoverOne(ctx context.Context, r Rotation) error {
 			mode = secretstore.RetireDestroy
 		}
 		if err := store.Retire(ctx, r.ID, r.Versions, mode); err != nil {
-			return err
+			return giveUp(err)
 		}
 		return finish(StateOldRetired, ActionRetire, r.Versions, "old version "+string(r.Versions.Old)+" retired ("+string(mode)+")")
 	case StepDiscard:
 		if err := store.Discard(ctx, r.ID, r.Versions); err != nil {
-			return err
+			return giveUp(err)
 		}
 		return finish(StateCancelled, ActionCancel, r.Versions, "staged version "+string(r.Versions.Staged)+" discarded")
 	}

@@ -3,6 +3,7 @@ package rotation_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rotorhq/rotor/internal/canary"
 	"github.com/rotorhq/rotor/internal/pgtest"
+	"github.com/rotorhq/rotor/internal/testlog"
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/rotation/memstore"
 	"github.com/rotorhq/rotor/rotation/pgstore"
@@ -22,11 +25,11 @@ import (
 	"github.com/rotorhq/rotor/tokencheck"
 )
 
-// Canary secrets: distinctive, with characters that encode differently in
-// a form body, a Basic header and JSON.
+// The secrets of a rotation are the shared canaries, so the searches of
+// the log (testlog.New) and of the database (pgtest) find them.
 var (
-	oldSecret = secret.New("CANARY-old+/=:% é-7f3a")
-	newSecret = secret.New("CANARY-new+/=:% é-9c1d")
+	oldSecret = canary.Value
+	newSecret = canary.Second
 )
 
 // endpoint plays Persium's token endpoint at the level of outcomes: which
@@ -144,7 +147,7 @@ func setup(t *testing.T, newStore func(t *testing.T, now func() time.Time) rotat
 		Secrets: map[string]rotation.SecretStore{"cred-a": fl},
 		Checker: token,
 		Now:     clock.Now,
-		Logger:  slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:  slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, testlog.New(t)), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	return &fixture{ctx: ctx, svc: svc, store: store, backend: backend, flaky: fl, token: token, clock: clock}
 }

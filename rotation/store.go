@@ -22,8 +22,22 @@ type Store interface {
 	SyncCredentials(ctx context.Context, creds []Credential) error
 
 	// ListCredentials returns every credential ordered by next due date,
-	// then id, with OpenRotationID set.
+	// then id, with OpenRotationID set. It reads every row, so pages for
+	// people use ListCredentialPage instead.
 	ListCredentials(ctx context.Context) ([]Credential, error)
+
+	// ListCredentialPage returns up to limit credentials that follow the
+	// cursor in the order of ListCredentials, with OpenRotationID set, and
+	// the cursor of the next page. The zero cursor starts at the first
+	// credential; the returned cursor is zero when no credential follows.
+	// Paging stays stable under inserts: each credential is listed once,
+	// except one whose due date moves past the cursor while a client pages.
+	// A limit below 1 is ErrInvalid.
+	ListCredentialPage(ctx context.Context, after CredentialCursor, limit int) ([]Credential, CredentialCursor, error)
+
+	// SummarizeCredentials counts all credentials by their due date at now.
+	// DueSoon counts those due from now to now + soon, both included.
+	SummarizeCredentials(ctx context.Context, now time.Time, soon time.Duration) (CredentialSummary, error)
 
 	// GetCredential returns one credential with OpenRotationID set.
 	GetCredential(ctx context.Context, id string) (Credential, error)

@@ -122,13 +122,29 @@ func NewMatcher(v secret.Value) (*Matcher, error) {
 		add(FormJSON, jsonEscape(raw, html))
 	}
 	for _, src := range [][]byte{raw, query} {
-		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-			for align := range 3 {
-				add(FormBase64, base64Inner(enc, src, align))
-			}
+		for _, fragment := range Base64Fragments(src) {
+			add(FormBase64, fragment)
 		}
 	}
 	return m, nil
+}
+
+// Base64Fragments returns what every Base64 encoding of a text that contains
+// src has in common. For the standard and the URL-safe alphabet, and for
+// each of the 3 alignments of src in a 3-byte group, that is the characters
+// that encode src alone (see NewMatcher). A text contains src in Base64, padded
+// or not and whatever surrounds src, only if it contains one of the 6
+// fragments. The 3 standard-alphabet fragments come first, then the 3
+// URL-safe ones, each in the order of offsets 0, 1 and 2. Tests use them to
+// search their own output for a canary secret.
+func Base64Fragments(src []byte) [][]byte {
+	var out [][]byte
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		for align := range 3 {
+			out = append(out, base64Inner(enc, src, align))
+		}
+	}
+	return out
 }
 
 // jsonEscape returns src as encoding/json writes it inside a string literal,

@@ -259,19 +259,24 @@ func (c *Checker) Check(ctx context.Context, clientID string, method AuthMethod,
 		return c.transportFailure(ctx, err, scrub)
 	}
 	defer resp.Body.Close()
+	return c.readResponse(ctx, resp, check{clientID: clientID, method: method, secret: s, scrub: scrub})
+}
 
+// readResponse reads at most maxBodyBytes of the response's body and
+// classifies the response. It does not close the body.
+func (c *Checker) readResponse(ctx context.Context, resp *http.Response, chk check) Result {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	// The body may hold an access token: clear it once it is classified.
 	defer clear(body)
 	if err != nil {
-		return c.bodyFailure(ctx, resp, err, scrub)
+		return c.bodyFailure(ctx, resp, err, chk.scrub)
 	}
 	truncated := len(body) > maxBodyBytes
 	if truncated {
 		body = body[:maxBodyBytes]
 	}
 
-	return c.classify(resp, body, truncated, check{clientID: clientID, method: method, secret: s, scrub: scrub})
+	return c.classify(resp, body, truncated, chk)
 }
 
 // newRequest builds the client_credentials request for method.

@@ -71,7 +71,8 @@ func text(ctx context.Context, sel string) (string, error) {
 }
 
 // screenshot saves the page to ROTOR_ARTIFACTS_DIR (or the test's temporary
-// directory) as NAME.png.
+// directory) as NAME.png, and its HTML as NAME.html, which scripts/test
+// searches for the canary secrets (internal/canary/cmd/canarycheck).
 func screenshot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 	dir := os.Getenv("ROTOR_ARTIFACTS_DIR")
 	if dir == "" {
@@ -82,10 +83,17 @@ func screenshot(t *testing.T, name string) chromedp.Action[chromedp.Void] {
 		if err != nil {
 			return chromedp.Void{}, err
 		}
+		html, err := chromedp.OuterHTML(chromedp.CSS("html"))(ctx, tg)
+		if err != nil {
+			return chromedp.Void{}, err
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return chromedp.Void{}, err
 		}
-		return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			return chromedp.Void{}, err
+		}
+		return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".html"), []byte(html), 0o644)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rotorhq/rotor/api"
+	"github.com/rotorhq/rotor/config"
 	"github.com/rotorhq/rotor/persiumsim"
 	"github.com/rotorhq/rotor/rotation"
 	"github.com/rotorhq/rotor/rotation/memstore"
@@ -71,7 +72,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer cleanup()
 	fmt.Fprintln(stdout, "rotor dev: in memory, with a simulated Persium; every request acts as the operator \"dev\"")
-	return listenAndServe(ctx, *addr, srv, stdout, stderr, log)
+	return listenAndServe(ctx, *addr, srv, config.TLS{}, stdout, stderr, log)
 }
 
 // buildDev wires rotor in memory: the memory rotation store, one memory

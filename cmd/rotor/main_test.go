@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	testcanary "github.com/rotorhq/rotor/internal/canary"
 	"github.com/rotorhq/rotor/internal/testlog"
 	"github.com/rotorhq/rotor/notify/webhook"
 
@@ -34,10 +35,12 @@ import (
 	"github.com/rotorhq/rotor/secretstore/vault/vaultfake"
 )
 
-// canary is the secret consumers read before the rotation. The search at
-// the end of the end-to-end test looks for it, in every encoding it could
-// leak in, in everything rotor wrote.
-var canary = secret.New("CANARY-e2e+/=:% é-3b7d")
+// canary is the secret consumers read before the rotation: the shared
+// canary. The search at the end of the end-to-end test looks for it, in
+// every encoding it could leak in, in everything rotor wrote. The package
+// is imported as testcanary because the tests of this package call this
+// value canary.
+var canary = testcanary.Value
 
 // rotorProcess is rotor's run function booted on port 0 in the test
 // process, as `rotor serve` or `rotor dev` would run.
@@ -57,7 +60,7 @@ func start(t *testing.T, args []string, env map[string]string) *rotorProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	outR, outW := io.Pipe()
-	p := &rotorProcess{t: t, stderr: &testlog.Buffer{}, cancel: cancel, done: make(chan int, 1)}
+	p := &rotorProcess{t: t, stderr: testlog.New(t), cancel: cancel, done: make(chan int, 1)}
 	go func() {
 		code := run(ctx, args, outW, p.stderr, func(k string) string { return env[k] })
 		outW.Close()
@@ -479,6 +482,7 @@ func testServeRotation(t *testing.T, bc backendCase) {
 			}
 		}
 	}
+	testcanary.Check(t, "rotor's logs, responses or database", written)
 }
 
 // leakForms lists the encodings in which a secret could leak.
@@ -993,6 +997,7 @@ func testServeIncident(t *testing.T, bc backendCase) {
 			}
 		}
 	}
+	testcanary.Check(t, "rotor's logs, responses, database or alert", written)
 	if strings.Contains(written, "CANARY-incident-path") || strings.Contains(written, signingKey) {
 		t.Errorf("rotor's output contains the webhook URL's path or its signing key")
 	}

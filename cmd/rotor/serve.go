@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os/user"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,11 +37,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	addr := fs.String("addr", "", "address to listen on, host:port (default: server.addr from the configuration)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	driftInterval := fs.Duration("drift-interval", time.Minute, "how often open rotations are checked for changes to their secret that rotor did not make")
+	stepTimeout := fs.Duration("step-timeout", 30*time.Second, "how long rotor waits for one write to the secrets manager, and then for the database to record it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *driftInterval <= 0 {
 		fmt.Fprintln(stderr, "rotor serve: -drift-interval must be positive, such as 1m")
+		return 2
+	}
+	if *stepTimeout <= 0 {
+		fmt.Fprintln(stderr, "rotor serve: -step-timeout must be positive, such as 30s")
 		return 2
 	}
 	if *configPath == "" {
@@ -60,37 +67,39 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if *addr == "" {
 		*addr = cfg.Server.Addr
 	}
-	if err := requireLoopback(*addr); err != nil {
-		fmt.Fprintf(stderr, "rotor serve: %v\n", err)
-		return 1
+	if !cfg.Auth.Enabled() {
+		if err := requireLoopback(*addr); err != nil {
+			fmt.Fprintf(stderr, "rotor serve: %v\n", err)
+			return 1
+		}
 	}
 
-	srv, cleanup, err := buildServer(ctx, cfg, *addr, getenv, log, *driftInterval)
+	srv, cleanup, err := buildServer(ctx, cfg, *addr, getenv, log, *driftInterval, *stepTimeout)
 	if err != nil {
 		log.Error("start", "error", err)
 		fmt.Fprintf(stderr, "rotor serve: %v\n", err)
 		return 1
 	}
 	defer cleanup()
-	return listenAndServe(ctx, *addr, srv, stdout, stderr, log)
+	return listenAndServe(ctx, *addr, srv, cfg.Server.TLS, stdout, stderr, log)
 }
 
-// requireLoopback refuses an address other than loopback: until rotor has
-// access control, anyone who reaches it could run rotations.
+// requireLoopback refuses an address other than loopback: without sign-in,
+// anyone who reaches rotor could run rotations.
 func requireLoopback(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("listen address %q is not host:port; write it such as 127.0.0.1:8080", addr)
 	}
 	if !config.IsLoopback(host) {
-		return fmt.Errorf("listen address %q is not a loopback address; rotor has no access control yet, so it listens only on 127.0.0.1, [::1] or localhost. Put an authenticating proxy in front of it to reach it from elsewhere", addr)
+		return fmt.Errorf("listen address %q is not a loopback address; without the auth section rotor has no sign-in, so it listens only on 127.0.0.1, [::1] or localhost. Configure auth.oidc to serve on other addresses", addr)
 	}
 	return nil
 }
 
 // buildServer wires rotor for production: Postgres (migrated), the token
 // endpoint checker, one secret store per credential, and the HTTP server.
-func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv func(string) string, log *slog.Logger, driftInterval time.Duration) (http.Handler, func(), error) {
+func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv func(string) string, log *slog.Logger, driftInterval, stepTimeout time.Duration) (http.Handler, func(), error) {
 	dbURL := getenv("DATABASE_URL")
 	if dbURL == "" {
 		return nil, nil, errors.New("DATABASE_URL is not set; set it to the Postgres URL, for example postgres://rotor@127.0.0.1:5432/rotor")
@@ -142,7 +151,7 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 		cleanup()
 		return nil, nil, err
 	}
-	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log,
+	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log, StepTimeout: stepTimeout,
 		Notifier:            newChannelNotifier(cfg, channels, publicURL(cfg, addr)),
 		IncidentRemindEvery: cfg.Incidents.RemindEvery, PersiumMailer: mailer})
 	if err := svc.Recover(ctx); err != nil {
@@ -166,10 +175,22 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 		closeStores()
 	}
 
+	acc, err := newAccess(ctx, cfg, pool, getenv, log)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	stopServices := cleanup
+	cleanup = func() {
+		acc.stop()
+		stopServices()
+	}
+
 	srv, err := api.New(api.Options{
-		Service: svc, Auth: api.Fixed{Name: localOperator(), Role: api.RoleOperator},
+		Service: svc, Auth: acc.auth, SignIn: acc.signIn, Tokens: acc.tokens,
 		Logger: log, Location: loc, Ready: readiness(pool),
 		Reminders: store, PublicURL: cfg.Server.PublicURL,
+		HSTS: cfg.Server.TLS.Enabled() || strings.HasPrefix(cfg.Server.PublicURL, "https://"),
 	})
 	if err != nil {
 		cleanup()
@@ -276,7 +297,7 @@ func credentialsFromConfig(cfg *config.Config) []rotation.Credential {
 			ID: c.ID, Organisation: c.Organisation, OrganisationID: c.OrganisationID, ClientID: c.ClientID,
 			AuthMethod: c.AuthMethod, RotationPeriod: c.RotationPeriod, MinDualActive: c.MinDualActive, Overlap: c.Overlap,
 			Backend: c.Store.Backend, SecretPath: c.Store.Path, RetireMode: secretstore.RetireMode(c.Store.Retire),
-			IssuedAt: c.IssuedAt, Window: c.Window,
+			IssuedAt: c.IssuedAt, Window: c.Window, FourEyes: c.FourEyes,
 		}
 	}
 	return out
@@ -284,7 +305,20 @@ func credentialsFromConfig(cfg *config.Config) []rotation.Credential {
 
 // listenAndServe serves until ctx ends, then shuts down gracefully: new
 // connections stop, and requests in flight get up to 30 seconds to finish.
-func listenAndServe(ctx context.Context, addr string, h http.Handler, stdout, stderr io.Writer, log *slog.Logger) int {
+//
+// With certificate files in tlsFiles it serves HTTPS only, with TLS 1.2 at
+// least; the files are read once at start.
+func listenAndServe(ctx context.Context, addr string, h http.Handler, tlsFiles config.TLS, stdout, stderr io.Writer, log *slog.Logger) int {
+	var tlsConfig *tls.Config
+	if tlsFiles.Enabled() {
+		cert, err := tls.LoadX509KeyPair(tlsFiles.CertFile, tlsFiles.KeyFile)
+		if err != nil {
+			log.Error("load TLS certificate", "cert_file", tlsFiles.CertFile, "key_file", tlsFiles.KeyFile, "error", err)
+			fmt.Fprintf(stderr, "rotor: cannot load the TLS certificate %s and key %s: %v. Check server.tls_cert_file and server.tls_key_file.\n", tlsFiles.CertFile, tlsFiles.KeyFile, err)
+			return 1
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("listen", "addr", addr, "error", err)
@@ -298,8 +332,13 @@ func listenAndServe(ctx context.Context, addr string, h http.Handler, stdout, st
 		WriteTimeout:      90 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
 	url := "http://" + ln.Addr().String()
+	if tlsConfig != nil {
+		url = "https://" + ln.Addr().String()
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	fmt.Fprintf(stdout, "rotor: serving %s\n", url)
 	log.Info("serving", "url", url)
 

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/rotorhq/rotor/internal/canary"
 	"github.com/rotorhq/rotor/migrations"
 )
 
@@ -73,6 +74,10 @@ func SchemaURL(t testing.TB) (url, schema string) {
 }
 
 // NewSchema creates an empty schema and drops it when the test ends.
+// Before it drops the schema, it reads every column of every table as text.
+// It fails the test when one contains a canary secret (package canary) in
+// any form, so every test on Postgres also checks that rotor wrote no
+// secret to its database.
 func NewSchema(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -97,6 +102,9 @@ func NewSchema(t testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
+		if err := searchCanary(ctx, t, conn, schema); err != nil {
+			t.Errorf("search schema %s for the canary secret: %v", schema, err)
+		}
 		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
@@ -114,6 +122,95 @@ func Open(ctx context.Context, url, schema string) (*pgxpool.Pool, error) {
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	cfg.MaxConns = 8
 	return pgxpool.NewWithConfig(ctx, cfg)
+}
+
+// searchCanary fails t once for each column of a table in schema that holds
+// a canary in any form. Each column is read as its own text output, so a
+// text value is searched as it is stored, not as a quoted field of a row.
+// It costs two round trips: one for the columns, one batch for the tables.
+func searchCanary(ctx context.Context, t testing.TB, conn *pgx.Conn, schema string) error {
+	t.Helper()
+	rows, err := conn.Query(ctx, `
+		SELECT c.relname, a.attname
+		FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+		ORDER BY c.relname, a.attnum`, schema)
+	if err != nil {
+		return fmt.Errorf("list columns: %w", err)
+	}
+	var tables []string
+	columns := map[string][]string{}
+	for rows.Next() {
+		var table, column string
+		if err := rows.Scan(&table, &column); err != nil {
+			return fmt.Errorf("list columns: %w", err)
+		}
+		if len(columns[table]) == 0 {
+			tables = append(tables, table)
+		}
+		columns[table] = append(columns[table], column)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list columns: %w", err)
+	}
+	if len(tables) == 0 {
+		return nil
+	}
+
+	batch := &pgx.Batch{}
+	for _, table := range tables {
+		selected := make([]string, len(columns[table]))
+		for i, column := range columns[table] {
+			selected[i] = pgx.Identifier{column}.Sanitize() + "::text"
+		}
+		batch.Queue("SELECT " + strings.Join(selected, ", ") + " FROM " + pgx.Identifier{schema, table}.Sanitize())
+	}
+	results := conn.SendBatch(ctx, batch)
+	defer results.Close()
+	for _, table := range tables {
+		if err := searchTable(t, results, table, columns[table]); err != nil {
+			return err
+		}
+	}
+	return results.Close()
+}
+
+// searchTable reads the next result of results, the text of each column of
+// table, and fails t once per column that holds a canary.
+func searchTable(t testing.TB, results pgx.BatchResults, table string, columns []string) error {
+	t.Helper()
+	rows, err := results.Query()
+	if err != nil {
+		return fmt.Errorf("read table %s: %w", table, err)
+	}
+	defer rows.Close()
+
+	reported := map[int]bool{}
+	texts := make([]*string, len(columns))
+	dest := make([]any, len(columns))
+	for i := range texts {
+		dest[i] = &texts[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("read table %s: %w", table, err)
+		}
+		for i, text := range texts {
+			if text == nil || reported[i] {
+				continue
+			}
+			if form, found := canary.Find(*text); found {
+				reported[i] = true
+				t.Errorf("database column %s.%s contains the canary secret (%s form)", table, columns[i], form)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read table %s: %w", table, err)
+	}
+	return nil
 }
 
 func unavailable(t testing.TB, err error) {

@@ -49,7 +49,7 @@ func (h *harness) received() []request {
 // through a URL whose path contains token, as real Slack webhook URLs do.
 func setup(t *testing.T, reply http.HandlerFunc) *harness {
 	t.Helper()
-	h := &harness{logs: &testlog.Buffer{}}
+	h := &harness{logs: testlog.New(t)}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		h.mu.Lock()
@@ -224,7 +224,7 @@ func TestSendErrorsOmitWebhookURL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			logs := &testlog.Buffer{}
+			logs := testlog.New(t)
 			ch, err := slack.New(slack.Config{
 				WebhookURL: secret.New(tt.url),
 				HTTPClient: tt.client,

@@ -29,16 +29,18 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rotorhq/rotor/internal/canary"
 	"github.com/rotorhq/rotor/internal/testlog"
 	"github.com/rotorhq/rotor/notify"
 	smtpchannel "github.com/rotorhq/rotor/notify/smtp"
 	"github.com/rotorhq/rotor/secret"
 )
 
-const (
-	username = "rotor"
-	password = "CANARY-smtp-password+/="
-)
+const username = "rotor"
+
+// password is the shared canary, so that the searches of logs and errors
+// find it in any form, its AUTH PLAIN encoding included.
+var password = canary.Value.Reveal()
 
 // received is one message as the server stored it.
 type received struct {
@@ -196,7 +198,7 @@ func setup(t *testing.T, change ...func(*gosmtp.Server, *backend)) *harness {
 		backend: be,
 		port:    l.Addr().(*net.TCPAddr).Port,
 		roots:   roots,
-		logs:    &testlog.Buffer{},
+		logs:    testlog.New(t),
 		now:     time.Date(2025, 10, 25, 8, 0, 0, 0, time.UTC),
 	}
 }
@@ -257,6 +259,7 @@ func assertNoSecret(t *testing.T, texts ...string) {
 		if strings.Contains(text, password) || strings.Contains(text, "CANARY") || strings.Contains(text, plain) {
 			t.Errorf("secret leaked into %q", text)
 		}
+		canary.Check(t, "a text of the SMTP channel", text)
 	}
 }
 

@@ -17,18 +17,19 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rotorhq/rotor/internal/canary"
 	"github.com/rotorhq/rotor/internal/testlog"
 	"github.com/rotorhq/rotor/notify"
 	"github.com/rotorhq/rotor/notify/webhook"
 	"github.com/rotorhq/rotor/secret"
 )
 
-const (
-	// token stands for a secret path segment of the webhook URL.
-	token = "PATHTOKEN-7f3a9c"
-	// signingKey is 32 bytes, the minimum.
-	signingKey = "CANARY-signing-key-0123456789abc"
-)
+// token stands for a secret path segment of the webhook URL.
+const token = "PATHTOKEN-7f3a9c"
+
+// signingKey is the shared canary (more than the minimum of 32 bytes), so
+// that the log search (testlog.New) finds it in any form.
+var signingKey = canary.Value.Reveal()
 
 type request struct {
 	header http.Header
@@ -68,7 +69,7 @@ func (h *harness) received() []request {
 func setup(t *testing.T, reply http.HandlerFunc) *harness {
 	t.Helper()
 	h := &harness{
-		logs: &testlog.Buffer{},
+		logs: testlog.New(t),
 		now:  time.Date(2025, 10, 25, 8, 0, 0, 0, time.UTC),
 	}
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -334,7 +335,7 @@ func TestSendTransportErrorOmitsSecrets(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	logs := &testlog.Buffer{}
+	logs := testlog.New(t)
 	ch, err := webhook.New(webhook.Config{
 		URL:        secret.New("https://" + addr + "/hooks/" + token),
 		SigningKey: secret.New(signingKey),

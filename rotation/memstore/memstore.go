@@ -61,6 +61,7 @@ func (s *Store) SyncCredentials(ctx context.Context, creds []rotation.Credential
 		c.OpenRotationID = ""
 		s.credentials[c.ID] = c
 		seenClient[c.ClientID] = c.ID
+		s.planAtOnce(c.ID)
 	}
 	return nil
 }
@@ -69,14 +70,26 @@ func (s *Store) ListCredentials(ctx context.Context) ([]rotation.Credential, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
+	return s.sortedCredentials(), nil
+}
+
+// sortedCredentials returns every credential in the order of
+// ListCredentials. The caller holds s.mu.
+func (s *Store) sortedCredentials() []rotation.Credential {
 	out := make([]rotation.Credential, 0, len(s.credentials))
 	for _, c := range s.credentials {
 		out = append(out, s.withOpen(c))
 	}
 	slices.SortFunc(out, func(a, b rotation.Credential) int {
-		return cmp.Or(a.NextDueAt().Compare(b.NextDueAt()), cmp.Compare(a.ID, b.ID))
+		return compareCursors(rotation.CursorAfter(a), rotation.CursorAfter(b))
 	})
-	return out, nil
+	return out
+}
+
+// compareCursors orders positions as the credential list does: by due
+// date at microsecond precision, as Postgres stores it, then by id.
+func compareCursors(a, b rotation.CredentialCursor) int {
+	return cmp.Or(a.NextDueAt.Compare(b.NextDueAt), cmp.Compare(a.ID, b.ID))
 }
 
 func (s *Store) GetCredential(ctx context.Context, id string) (rotation.Credential, error) {
@@ -189,6 +202,9 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 		cred.LastRetiredAt = now
 		s.credentials[r.CredentialID] = cred
 		s.closeIncidentsOfCredential(r.CredentialID, now)
+	}
+	if next.State.Terminal() {
+		s.planAtOnce(r.CredentialID)
 	}
 	return next, nil
 }

@@ -35,15 +35,34 @@ func keyOf(k rotation.ReminderKey) rowKey {
 type reminderTable struct {
 	rows    map[rowKey]*reminderRow
 	lastSeq int64
+
+	// planned holds each credential's next planning time, as the Postgres
+	// column credentials.next_reminder_at does. A credential without an
+	// entry needs planning at once.
+	planned map[string]nextPlan
+}
+
+// nextPlan is a credential's next planning time.
+type nextPlan struct {
+	at    time.Time
+	never bool // no planning until the credential changes
 }
 
 // reminders returns s's reminder table, creating it on first use. The
 // caller holds s.mu.
 func (s *Store) reminders() *reminderTable {
 	if s.reminderRows == nil {
-		s.reminderRows = &reminderTable{rows: make(map[rowKey]*reminderRow)}
+		s.reminderRows = &reminderTable{rows: make(map[rowKey]*reminderRow), planned: make(map[string]nextPlan)}
 	}
 	return s.reminderRows
+}
+
+// planAtOnce makes PlanDueReminders plan the credential at its next call.
+// The caller holds s.mu.
+func (s *Store) planAtOnce(credentialID string) {
+	if s.reminderRows != nil {
+		delete(s.reminderRows.planned, credentialID)
+	}
 }
 
 func (s *Store) PlanReminders(ctx context.Context, rs []rotation.Reminder) error {
@@ -63,7 +82,12 @@ func (s *Store) PlanReminders(ctx context.Context, rs []rotation.Reminder) error
 		}
 	}
 
-	now := s.stamp()
+	s.insertReminders(rs, s.stamp())
+	return nil
+}
+
+// insertReminders is PlanReminders after its checks. The caller holds s.mu.
+func (s *Store) insertReminders(rs []rotation.Reminder, now time.Time) {
 	t := s.reminders()
 	planned := make(map[string]bool)
 	for _, r := range rs {
@@ -101,7 +125,67 @@ func (s *Store) PlanReminders(ctx context.Context, rs []rotation.Reminder) error
 			}
 		}
 	}
-	return nil
+}
+
+// PlanDueReminders holds the store's mutex while plan runs, which is why
+// plan must not call the store.
+func (s *Store) PlanDueReminders(ctx context.Context, now time.Time, limit int, plan func(rotation.Credential) rotation.ReminderPlan) (int, error) {
+	if limit < 1 || plan == nil {
+		return 0, fmt.Errorf("plan due reminders: limit %d must be positive and plan set: %w", limit, rotation.ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	now = now.UTC().Truncate(time.Microsecond)
+	t := s.reminders()
+	type due struct {
+		cred rotation.Credential
+		at   time.Time // zero when the credential needs planning at once
+	}
+	var candidates []due
+	for id, c := range s.credentials {
+		next, ok := t.planned[id]
+		if ok && (next.never || next.at.After(now)) {
+			continue
+		}
+		candidates = append(candidates, due{cred: c, at: next.at})
+	}
+	slices.SortFunc(candidates, func(a, b due) int {
+		return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.cred.ID, b.cred.ID))
+	})
+	if len(candidates) > limit {
+		candidates = candidates[:limit]
+	}
+
+	// Check every plan before changing anything, as the Postgres store's
+	// rolled-back transaction does.
+	var (
+		reminders []rotation.Reminder
+		nexts     = make(map[string]nextPlan, len(candidates))
+	)
+	for _, d := range candidates {
+		c := s.withOpen(d.cred)
+		p := plan(c)
+		if err := rotation.CheckReminderPlanFor(c, p, now); err != nil {
+			return 0, err
+		}
+		reminders = append(reminders, p.Reminders...)
+		nexts[c.ID] = nextPlan{at: ceilMicro(p.NextAt), never: p.NextAt.IsZero()}
+	}
+	s.insertReminders(reminders, s.stamp())
+	for id, next := range nexts {
+		t.planned[id] = next
+	}
+	return len(candidates), nil
+}
+
+// ceilMicro rounds t up to Postgres's microsecond precision, so a stored
+// planning time is never before the send time it stands for.
+func ceilMicro(t time.Time) time.Time {
+	if u := t.Truncate(time.Microsecond); u.Before(t) {
+		return u.Add(time.Microsecond)
+	}
+	return t
 }
 
 func (s *Store) ClaimReminders(ctx context.Context, lease time.Duration, limit int) ([]rotation.Reminder, error) {

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -87,14 +89,22 @@ func mapError(err error) error {
 	}
 }
 
+// isConnError reports whether err means the connection failed or broke,
+// as when Postgres restarts. A connection closed under a query shows as an
+// (unexpected) EOF or a network error, not as a server's error response.
 func isConnError(err error) bool {
-	var connErr *pgconn.ConnectError
-	return errors.As(err, &connErr) || pgconn.Timeout(err)
+	var (
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	return errors.As(err, &connErr) || pgconn.Timeout(err) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 const credentialColumns = `c.id, c.organisation, c.organisation_id::text, c.client_id, c.auth_method,
 	c.rotation_period, c.min_dual_active, c.overlap, c.backend, c.secret_path, c.retire_mode,
-	c.last_retired_at, c.created_at, c.issued_at, c.low_traffic_window,
+	c.last_retired_at, c.created_at, c.issued_at, c.low_traffic_window, c.four_eyes,
 	(SELECT r.id::text FROM rotations r WHERE r.credential_id = c.id
 	   AND r.state IN ('requested', 'new_issued', 'dual_active'))`
 
@@ -108,7 +118,7 @@ func scanCredential(row pgx.Row) (rotation.Credential, error) {
 	)
 	err := row.Scan(&c.ID, &c.Organisation, &c.OrganisationID, &c.ClientID, &c.AuthMethod,
 		&period, &minDual, &over, &c.Backend, &c.SecretPath, &retireMode,
-		&lastRetired, &c.CreatedAt, &issued, &c.Window, &openID)
+		&lastRetired, &c.CreatedAt, &issued, &c.Window, &c.FourEyes, &openID)
 	if err != nil {
 		return rotation.Credential{}, err
 	}
@@ -132,8 +142,8 @@ func (s *Store) SyncCredentials(ctx context.Context, creds []rotation.Credential
 			_, err := tx.Exec(ctx, `
 				INSERT INTO credentials (id, organisation, organisation_id, client_id, auth_method,
 					rotation_period, min_dual_active, overlap, backend, secret_path, retire_mode,
-					issued_at, low_traffic_window, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12)
+					issued_at, low_traffic_window, created_at, updated_at, four_eyes)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $12, $12, $15)
 				ON CONFLICT (id) DO UPDATE SET
 					organisation = EXCLUDED.organisation, organisation_id = EXCLUDED.organisation_id,
 					client_id = EXCLUDED.client_id, auth_method = EXCLUDED.auth_method,
@@ -141,10 +151,13 @@ func (s *Store) SyncCredentials(ctx context.Context, creds []rotation.Credential
 					overlap = EXCLUDED.overlap, backend = EXCLUDED.backend,
 					secret_path = EXCLUDED.secret_path, retire_mode = EXCLUDED.retire_mode,
 					issued_at = EXCLUDED.issued_at, low_traffic_window = EXCLUDED.low_traffic_window,
-					updated_at = EXCLUDED.updated_at`,
+					four_eyes = EXCLUDED.four_eyes, updated_at = EXCLUDED.updated_at,
+					-- The configuration may have changed the reminder schedule
+					-- or channels, which the row does not show: plan again.
+					next_reminder_at = '-infinity'`,
 				c.ID, c.Organisation, c.OrganisationID, c.ClientID, c.AuthMethod,
 				c.RotationPeriod.Microseconds(), c.MinDualActive.Microseconds(), c.Overlap.Microseconds(),
-				c.Backend, c.SecretPath, string(c.RetireMode), now, nullTime(c.IssuedAt), c.Window)
+				c.Backend, c.SecretPath, string(c.RetireMode), now, nullTime(c.IssuedAt), c.Window, c.FourEyes)
 			if err != nil {
 				return fmt.Errorf("sync credential %s: %w", c.ID, err)
 			}
@@ -153,9 +166,10 @@ func (s *Store) SyncCredentials(ctx context.Context, creds []rotation.Credential
 	})
 }
 
+// ListCredentials orders by next_due_at, which the trigger
+// credentials_next_due keeps equal to rotation.Credential.NextDueAt.
 func (s *Store) ListCredentials(ctx context.Context) ([]rotation.Credential, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+credentialColumns+` FROM credentials c
-		ORDER BY COALESCE(c.last_retired_at, c.issued_at, c.created_at) + c.rotation_period * interval '1 microsecond', c.id`)
+	rows, err := s.pool.Query(ctx, `SELECT `+credentialColumns+` FROM credentials c ORDER BY c.next_due_at, c.id`)
 	if err != nil {
 		return nil, mapError(fmt.Errorf("list credentials: %w", err))
 	}

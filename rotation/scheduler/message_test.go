@@ -9,12 +9,15 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rotorhq/rotor/internal/canary"
 	"github.com/rotorhq/rotor/rotation"
 )
 
 func TestErrorTextDropsURLSecrets(t *testing.T) {
 	t.Parallel()
-	const canary = "CANARY7f3a"
+	// A URL carries a secret percent-encoded, as net/http sends it.
+	pathToken := url.PathEscape(canary.Value.Reveal())
+	queryToken := url.QueryEscape(canary.Value.Reveal())
 	cases := []struct {
 		name string
 		err  error
@@ -22,12 +25,12 @@ func TestErrorTextDropsURLSecrets(t *testing.T) {
 	}{
 		{
 			name: "webhook path",
-			err:  &url.Error{Op: "Post", URL: "https://hooks.slack.example/services/T0/B0/" + canary, Err: errors.New("EOF")},
+			err:  &url.Error{Op: "Post", URL: "https://hooks.slack.example/services/T0/B0/" + pathToken, Err: errors.New("EOF")},
 			want: `Post "https://hooks.slack.example/…": EOF`,
 		},
 		{
 			name: "userinfo and query",
-			err:  fmt.Errorf("send reminder: %w", &url.Error{Op: "Post", URL: "https://user:" + canary + "@hooks.example:8443/x?token=" + canary, Err: errors.New("i/o timeout")}),
+			err:  fmt.Errorf("send reminder: %w", &url.Error{Op: "Post", URL: "https://user:" + queryToken + "@hooks.example:8443/x?token=" + queryToken, Err: errors.New("i/o timeout")}),
 			want: `send reminder: Post "https://hooks.example:8443/…": i/o timeout`,
 		},
 		{
@@ -39,9 +42,11 @@ func TestErrorTextDropsURLSecrets(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := errorText(tc.err); got != tc.want {
+			got := errorText(tc.err)
+			if got != tc.want {
 				t.Errorf("errorText = %q, want %q", got, tc.want)
 			}
+			canary.Check(t, "errorText's result", got)
 		})
 	}
 }

@@ -20,7 +20,6 @@ import (
 // rotation stores implement it.
 type Store interface {
 	rotation.ReminderStore
-	ListCredentials(ctx context.Context) ([]rotation.Credential, error)
 	GetCredential(ctx context.Context, id string) (rotation.Credential, error)
 }
 
@@ -33,6 +32,10 @@ const (
 	DefaultTickTimeout = 2 * time.Minute
 	DefaultBatchSize   = 50
 )
+
+// planBatchSize is how many credentials one planning transaction takes.
+// A tick runs as many as it needs for every credential due for planning.
+const planBatchSize = 500
 
 // finishTimeout bounds the store call that records an outcome. It runs on a
 // context detached from the tick's, so that a send that finished just as
@@ -247,29 +250,39 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 }
 
 // plan inserts every reminder that is due now and was not planned before.
-// The computation runs in Go over all credentials; the insert ignores rows
-// that exist, so every scheduler may plan the same reminders.
+// The store hands over only the credentials whose next reminder time has
+// passed, read from an index, so a tick costs in proportion to the
+// reminders due, not to the credentials. Each credential's next reminder
+// time is stored with its reminders. Inserts ignore rows that exist, so
+// schedulers that plan the same credential one after another insert each
+// reminder once.
 func (s *Scheduler) plan(ctx context.Context, cfg settings) error {
-	creds, err := s.Store.ListCredentials(ctx)
-	if err != nil {
-		return fmt.Errorf("list credentials to plan reminders: %w", err)
-	}
 	now := cfg.now()
-	var (
-		due  []rotation.Reminder
-		errs []error
-	)
-	for _, c := range creds {
+	var errs []error
+	planOne := func(c rotation.Credential) rotation.ReminderPlan {
 		sched := cfg.schedule(c.ID)
 		if err := sched.Validate(); err != nil {
+			// Look again at the next tick, and report the error each time.
 			errs = append(errs, fmt.Errorf("reminder schedule of credential %s: %w", c.ID, err))
-			continue
+			return rotation.ReminderPlan{NextAt: now.Add(cfg.interval)}
 		}
-		due = append(due, rotation.RemindersDue(c, sched, s.Channels(c.ID), now)...)
+		channels := s.Channels(c.ID)
+		return rotation.ReminderPlan{
+			Reminders: rotation.RemindersDue(c, sched, channels, now),
+			NextAt:    rotation.NextReminderAt(c, sched, channels, now),
+		}
 	}
-	if len(due) > 0 {
-		if err := s.Store.PlanReminders(ctx, due); err != nil {
-			errs = append(errs, fmt.Errorf("plan %d reminders: %w", len(due), err))
+
+	for {
+		// Each batch moves the next reminder time of every credential it
+		// plans past now, so the loop ends once all due ones are planned.
+		n, err := s.Store.PlanDueReminders(ctx, now, planBatchSize, planOne)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("plan reminders: %w", err))
+			break
+		}
+		if n < planBatchSize {
+			break
 		}
 	}
 	return errors.Join(errs...)

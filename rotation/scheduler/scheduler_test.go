@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/rotorhq/rotor/internal/canary"
 	"github.com/rotorhq/rotor/internal/pgtest"
 	"github.com/rotorhq/rotor/internal/testlog"
 	"github.com/rotorhq/rotor/rotation"
@@ -117,7 +118,7 @@ const (
 // clock at the moment they were created, and a recording sender.
 func setup(t *testing.T, kind storeKind, credIDs ...string) fixture {
 	t.Helper()
-	f := fixture{clock: storetest.NewClock(), rec: &recorder{}, log: &testlog.Buffer{}, ctx: context.Background()}
+	f := fixture{clock: storetest.NewClock(), rec: &recorder{}, log: testlog.New(t), ctx: context.Background()}
 	switch kind {
 	case postgres:
 		pool := pgtest.NewPool(t)
@@ -500,7 +501,9 @@ func TestFailingChannelEndsFailed(t *testing.T) {
 	for _, kind := range []storeKind{postgres, memory} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			const token = "CANARY-T000-B000-XXXXSECRET"
+			// The webhook's secret path is the canary, percent-encoded as
+			// net/http sends it.
+			token := url.PathEscape(canary.Value.Reveal())
 			f := setup(t, kind, "cred-a")
 			start := f.clock.Now()
 			s := f.scheduler(t, "replica-1", f.store)
@@ -534,7 +537,7 @@ func TestFailingChannelEndsFailed(t *testing.T) {
 				if r.Status != rotation.ReminderFailed || r.Attempts != 3 {
 					t.Errorf("%s: status %s after %d attempts, want failed after 3", name, r.Status, r.Attempts)
 				}
-				if strings.Contains(r.LastError, token) || !strings.Contains(r.LastError, "https://hooks.example.test/") || !strings.Contains(r.LastError, "connection refused") {
+				if _, found := canary.Find(r.LastError); found || !strings.Contains(r.LastError, "https://hooks.example.test/") || !strings.Contains(r.LastError, "connection refused") {
 					t.Errorf("%s: last error %q, want the host and the cause without the secret path", name, r.LastError)
 				}
 			}
@@ -546,8 +549,8 @@ func TestFailingChannelEndsFailed(t *testing.T) {
 				t.Errorf("CountFailedReminders (-want +got):\n%s", diff)
 			}
 			logs := f.log.String()
-			if strings.Contains(logs, token) {
-				t.Errorf("logs contain the webhook's secret path")
+			if form, found := canary.Find(logs); found {
+				t.Errorf("logs contain the webhook's secret path (%s form)", form)
 			}
 			if !strings.Contains(logs, "reminder failed") {
 				t.Errorf("logs lack the failure:\n%s", logs)
@@ -725,5 +728,80 @@ func TestTickNeedsStoreSenderAndChannels(t *testing.T) {
 		if err := s.Tick(f.ctx); err == nil {
 			t.Errorf("Tick with %s succeeded, want an error", name)
 		}
+	}
+}
+
+// A tick plans only the credentials whose next reminder time has passed.
+// The scheduler calls Channels once per credential it plans, so the count
+// of those calls measures the work a tick did.
+func TestTickPlansOnlyDueCredentials(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []storeKind{postgres, memory} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			var ids []string
+			for i := range 30 {
+				ids = append(ids, fmt.Sprintf("cred-%02d", i))
+			}
+			f := setup(t, kind, ids...)
+			start := f.clock.Now()
+			// cred-early's secret is 3 days older, so each of its reminders
+			// comes 3 days before the others' one.
+			early := storetest.Credential("cred-early")
+			early.IssuedAt = start.Add(-3 * day)
+			if err := f.store.(rotation.Store).SyncCredentials(f.ctx, []rotation.Credential{early}); err != nil {
+				t.Fatalf("SyncCredentials: %v", err)
+			}
+
+			s := f.scheduler(t, "replica-1", f.store)
+			var mu sync.Mutex
+			var planned []string
+			s.Channels = func(id string) []string {
+				mu.Lock()
+				defer mu.Unlock()
+				planned = append(planned, id)
+				return []string{"email"}
+			}
+			tickPlanned := func() []string {
+				t.Helper()
+				mu.Lock()
+				planned = nil
+				mu.Unlock()
+				tick(t, s)
+				mu.Lock()
+				defer mu.Unlock()
+				return slices.Clone(planned)
+			}
+
+			if got := len(tickPlanned()); got != 31 {
+				t.Errorf("first tick planned %d credentials, want all 31", got)
+			}
+			if got := tickPlanned(); len(got) != 0 {
+				t.Errorf("second tick at the same time planned %v, want none", got)
+			}
+			f.clock.Advance(30 * day)
+			if got := tickPlanned(); len(got) != 0 {
+				t.Errorf("tick 30 days later, before any reminder is due, planned %v, want none", got)
+			}
+
+			// cred-early's 14-day reminder: only it is planned, and sent.
+			f.advanceTo(t, start, 17*day)
+			if diff := cmp.Diff([]string{"cred-early"}, tickPlanned()); diff != "" {
+				t.Errorf("tick at cred-early's 14-day reminder planned (-want +got):\n%s", diff)
+			}
+			want := []summary{{"cred-early", 14 * day, "email"}}
+			if diff := cmp.Diff(want, summarize(f.rec.deliveries())); diff != "" {
+				t.Errorf("deliveries (-want +got):\n%s", diff)
+			}
+
+			// The others' 14-day reminders fall due together.
+			f.advanceTo(t, start, 14*day)
+			if got := len(tickPlanned()); got != 30 {
+				t.Errorf("tick at the others' 14-day reminder planned %d credentials, want 30", got)
+			}
+			if got := len(f.rec.deliveries()); got != 1+30 {
+				t.Errorf("deliveries after the others' 14-day reminder: %d, want 31", got)
+			}
+		})
 	}
 }

@@ -25,6 +25,12 @@ func testReminders(t *testing.T, newStore NewStore) {
 	t.Run("skipped reminders are never claimed", func(t *testing.T) { t.Parallel(); testSkippedNeverClaimed(t, newStore) })
 	t.Run("later reminder replaces a pending one", func(t *testing.T) { t.Parallel(); testSuperseded(t, newStore) })
 	t.Run("finish checks its input", func(t *testing.T) { t.Parallel(); testFinishInvalid(t, newStore) })
+	t.Run("plan due visits each credential when due", func(t *testing.T) { t.Parallel(); testPlanDueWhenDue(t, newStore) })
+	t.Run("plan due honours limit and order", func(t *testing.T) { t.Parallel(); testPlanDueOrder(t, newStore) })
+	t.Run("changes make a credential due for planning", func(t *testing.T) { t.Parallel(); testPlanDueAfterChanges(t, newStore) })
+	t.Run("plan due inserts the reminders", func(t *testing.T) { t.Parallel(); testPlanDueInserts(t, newStore) })
+	t.Run("plan due rejects an invalid plan", func(t *testing.T) { t.Parallel(); testPlanDueInvalid(t, newStore) })
+	t.Run("concurrent plan due share nothing", func(t *testing.T) { t.Parallel(); testPlanDueConcurrent(t, newStore) })
 }
 
 type reminderFixture struct {

@@ -49,6 +49,7 @@ type NewStore func(t *testing.T, now func() time.Time) rotation.Store
 // Run runs the contract suite against the stores newStore makes.
 func Run(t *testing.T, newStore NewStore) {
 	t.Run("credentials", func(t *testing.T) { t.Parallel(); testCredentials(t, newStore) })
+	t.Run("credential list", func(t *testing.T) { t.Parallel(); testListing(t, newStore) })
 	t.Run("create rotation", func(t *testing.T) { t.Parallel(); testCreateRotation(t, newStore) })
 	t.Run("one open rotation per credential", func(t *testing.T) { t.Parallel(); testOneOpen(t, newStore) })
 	t.Run("full rotation", func(t *testing.T) { t.Parallel(); testFullRotation(t, newStore) })
@@ -61,6 +62,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("pause and resume", func(t *testing.T) { t.Parallel(); testPause(t, newStore) })
 	t.Run("reminders", func(t *testing.T) { t.Parallel(); testReminders(t, newStore) })
 	t.Run("incidents", func(t *testing.T) { t.Parallel(); testIncidents(t, newStore) })
+	t.Run("audit log", func(t *testing.T) { t.Parallel(); testAudit(t, newStore) })
 }
 
 // Credential returns a valid credential with the given id.

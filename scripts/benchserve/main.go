@@ -6,7 +6,8 @@
 //	go run ./scripts/benchserve -seed -addr 127.0.0.1:8090
 //
 // With -seed it drops and recreates the schema first. It prints the id of
-// one rotation for the rotation-page test, then "ready" when it listens.
+// one rotation for the rotation-page test and the cursor of the page in
+// the middle of the credential list, then "ready" when it listens.
 package main
 
 import (
@@ -74,6 +75,11 @@ func run() error {
 	fmt.Printf("rotation %s\n", rotationID)
 
 	store := pgstore.New(pool, time.Now)
+	_, middle, err := store.ListCredentialPage(ctx, rotation.CredentialCursor{}, max(1, *creds/2))
+	if err != nil {
+		return fmt.Errorf("find the middle of the credential list: %w", err)
+	}
+	fmt.Printf("cursor %s\n", middle.Encode())
 	svc := rotation.NewService(rotation.Options{Store: store, Logger: log})
 	srv, err := api.New(api.Options{
 		Service: svc, Auth: api.Fixed{Name: "bench", Role: api.RoleViewer},
@@ -102,7 +108,10 @@ func run() error {
 
 // seedSchema recreates schema, migrates it and fills it: credentials by
 // COPY, then per credential old_retired rotations with four events each,
-// generated in the server.
+// generated in the server. Each credential's rotations are shifted by a
+// number of days taken from a hash of its id, so the due dates spread
+// from 10 days overdue to 79 days ahead, as they would after rotor ran a
+// while.
 func seedSchema(ctx context.Context, dbURL, schema string, nCreds, nEvents int) error {
 	admin, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -137,7 +146,8 @@ func seedSchema(ctx context.Context, dbURL, schema string, nCreds, nEvents int) 
 			n::text, (n+1)::text, (n+1)::text,
 			t, t + interval '3 hours', t + interval '1 hour', t + interval '2 hours', t + interval '3 hours'
 		FROM credentials c, generate_series(1, $1) AS n,
-			LATERAL (SELECT now() - (($1 - n + 1) * interval '90 days') AS t) AS at`, perCred)
+			LATERAL (SELECT now() - (($1 - n + 1) * interval '90 days')
+				+ ((abs(hashtext(c.id)) % 90) - 10) * interval '1 day' AS t) AS at`, perCred)
 	if err != nil {
 		return fmt.Errorf("seed rotations: %w", err)
 	}

@@ -65,7 +65,7 @@ func setup(t *testing.T, initial secret.Value, format secretstore.Format) *harne
 	if _, err := fake.Seed(secretName, string(doc)); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	h := &harness{t: t, fake: fake, format: format, logs: &testlog.Buffer{}}
+	h := &harness{t: t, fake: fake, format: format, logs: testlog.New(t)}
 	h.store = h.newStore(fake.Client())
 	return h
 }

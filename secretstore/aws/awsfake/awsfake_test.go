@@ -1,6 +1,7 @@
 package awsfake_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -505,6 +506,41 @@ func TestFaults(t *testing.T) {
 		put(t, c, token1, "v2", "ROTOR_PENDING")
 		_, err := c.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), ClientRequestToken: aws.String(token2), SecretString: aws.String("v3")})
 		wantCode(t, err, "InternalServiceError", "second PutSecretValue")
+	})
+
+	t.Run("delay holds a request that the client gives up on", func(t *testing.T) {
+		t.Parallel()
+		fake, c, _ := setup(t)
+		arrived := make(chan struct{}, 1)
+		fake.Inject(awsfake.Fault{Op: "PutSecretValue", Count: 1, Delay: time.Minute, Before: func() { arrived <- struct{}{} }})
+
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			<-arrived
+			cancel()
+		}()
+		_, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), ClientRequestToken: aws.String(token1), SecretString: aws.String("v2")})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("PutSecretValue held back and cancelled: %v, want context.Canceled", err)
+		}
+		if versions, _ := fake.Versions(name); len(versions) != 1 {
+			t.Errorf("secret has %d versions after a held request was given up, want 1", len(versions))
+		}
+	})
+
+	t.Run("delay without an error sends the real response", func(t *testing.T) {
+		t.Parallel()
+		fake, c, _ := setup(t)
+		fake.Inject(awsfake.Fault{Op: "PutSecretValue", Count: 1, Delay: 50 * time.Millisecond})
+
+		start := time.Now()
+		put(t, c, token1, "v2", "ROTOR_PENDING")
+		if took := time.Since(start); took < 50*time.Millisecond {
+			t.Errorf("PutSecretValue took %s, want at least the 50ms delay", took)
+		}
+		if versions, _ := fake.Versions(name); len(versions) != 2 {
+			t.Errorf("secret has %d versions, want 2", len(versions))
+		}
 	})
 
 	t.Run("wrong access key is UnrecognizedClientException", func(t *testing.T) {

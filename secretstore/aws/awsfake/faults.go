@@ -3,6 +3,7 @@ package awsfake
 import (
 	"math"
 	"net/http"
+	"time"
 )
 
 // Operation classes a Fault can match besides a single operation name.
@@ -58,6 +59,18 @@ type Fault struct {
 	// error message, as some failing services and proxies do, so tests can
 	// check that clients never pass such text on.
 	EchoInput bool
+
+	// Before runs when the request arrives, before Delay and before the
+	// request is handled, without the server's lock.
+	Before func()
+
+	// Delay holds the request back this long before it takes effect, or
+	// until the client gives up, and then the request never takes effect.
+	// A fault with Delay and no Code, Status, Applied or CloseConnection
+	// sends the real response after the delay, so a test can keep a
+	// request in flight, for example while the client's process is
+	// stopped.
+	Delay time.Duration
 }
 
 // Inject adds a fault. See Fault for what it does.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 const (
@@ -47,6 +48,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	fault := s.takeFault(op)
 	s.mu.Unlock()
 
+	if fault != nil && (fault.Before != nil || fault.Delay > 0) {
+		if !s.hold(r, fault) {
+			return
+		}
+		if fault.Code == "" && fault.Status == 0 && !fault.Applied && !fault.CloseConnection {
+			fault = nil
+		}
+	}
 	if fault != nil && !fault.Applied {
 		s.respondFault(w, fault, body)
 		return
@@ -61,6 +70,25 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// hold runs the fault's Before and waits out its Delay. It returns false
+// when the client gave up first, and the request must not take effect.
+func (s *Server) hold(r *http.Request, f *Fault) bool {
+	if f.Before != nil {
+		f.Before()
+	}
+	if f.Delay <= 0 {
+		return true
+	}
+	timer := time.NewTimer(f.Delay)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 func (s *Server) record(op string) {
