@@ -710,3 +710,21 @@ func TestRotationOfAnotherCredential(t *testing.T) {
 		t.Errorf("cred-b's open rotation after cancelling cred-a's: %s", body)
 	}
 }
+
+// A form field with invalid UTF-8 gets 400 naming the field, never the
+// text, on the pages too.
+func TestInvalidUTF8InFormNamesField(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	id := f.requestRotation(t)
+	resp := f.do("operator", http.MethodPost, "/rotations/"+id+"/cancel", "application/x-www-form-urlencoded", "reason=zq9x%FFtext")
+	if resp.status != http.StatusBadRequest {
+		t.Fatalf("cancel form with invalid UTF-8: %d, want 400", resp.status)
+	}
+	if !strings.Contains(resp.body, "reason") || !strings.Contains(resp.body, "not valid UTF-8") {
+		t.Errorf("the error page does not name the field: %s", resp.body)
+	}
+	if strings.Contains(resp.body, "zq9x") {
+		t.Errorf("the error page repeats the text: %s", resp.body)
+	}
+}

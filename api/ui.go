@@ -443,10 +443,13 @@ func parseForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return badRequest("invalid_form", "rotor could not read the form. Reload the page and submit it again.")
 	}
-	for _, values := range r.PostForm {
+	for name, values := range r.PostForm {
 		for _, v := range values {
 			if !utf8.ValidString(v) {
-				return badRequest("invalid_form", "The form contains text that is not valid UTF-8.")
+				if !utf8.ValidString(name) || len(name) > 64 {
+					return badRequest("invalid_form", "The form contains a field name that is not valid UTF-8.")
+				}
+				return badRequest("invalid_form", fmt.Sprintf("The form field %q contains text that is not valid UTF-8. Retype it and submit the form again.", name))
 			}
 		}
 	}

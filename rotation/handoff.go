@@ -23,12 +23,12 @@ func Next(r Rotation, c Credential, now time.Time) NextAction {
 	}
 	if r.Step != StepNone {
 		return NextAction{Action: "wait", Title: "Wait for the " + string(r.Step) + " step",
-			Detail: "rotor is writing to the secrets manager. If this stays for minutes, rotor finishes it when it restarts."}
+			Detail: "rotor is writing to the secrets manager. If an outage interrupted the write, rotor finishes it by itself a few step timeouts later, or when it next starts."}
 	}
 	switch r.State {
 	case StateRequested:
 		return NextAction{Action: "record_issued", Title: "Paste the new secret from Persium",
-			Detail: "Send Persium the request below. When Persium sends the new secret, paste it here: rotor checks it at the token endpoint and stages it without changing what consumers read."}
+			Detail: "Send Persium the request below, unless you already did. When Persium sends the new secret, paste it here: rotor checks it at the token endpoint and stages it without changing what consumers read. If a paste failed, paste the same secret again rather than asking Persium for another one, because a second new secret invalidates the first."}
 	case StateNewIssued:
 		if !r.OldRevokedAt.IsZero() {
 			return NextAction{Action: "promote", Title: "Promote the new secret now",
