@@ -72,6 +72,9 @@ func setup(t *testing.T) *fixture {
 	return setupWith(t, func(*rotation.Credential) {})
 }
 
+// fingerprintKey keys the fingerprints of the api tests' service.
+var fingerprintKey = []byte("api-test-fingerprint-key-0123456789abcdef")
+
 // startPersium starts the simulated Persium behind TLS and returns it with
 // a token endpoint checker that trusts it.
 func startPersium(tb testing.TB, clock *storetest.Clock, log *slog.Logger) (*persiumsim.Server, *tokencheck.Checker) {
@@ -112,7 +115,7 @@ func setupWith(t *testing.T, edit func(*rotation.Credential)) *fixture {
 	persium := &persiumMailbox{}
 	svc := rotation.NewService(rotation.Options{
 		Store: store, Secrets: map[string]rotation.SecretStore{"cred-a": backend}, Checker: checker, Now: clock.Now, Logger: log,
-		Notifier: urgent, PersiumMailer: persium,
+		Notifier: urgent, PersiumMailer: persium, FingerprintKey: fingerprintKey,
 	})
 	srv, err := api.New(api.Options{Service: svc, Auth: roleHeader{}, Logger: log, Now: clock.Now, Dev: sim,
 		Tokens: apitoken.New(pool, clock.Now, log)})

@@ -350,17 +350,18 @@ func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.render(w, r, http.StatusOK, "credential", struct {
 		page
-		Credential rotation.Credential
-		Due        dueView
-		Window     windowView
-		Rotations  []rotation.Rotation
-		Reminders  []rotation.Reminder
-		CanOperate bool
-		Incidents  []rotation.Incident
-		Whats      []rotation.IncidentWhat
-		Zone       string
+		Credential   rotation.Credential
+		Due          dueView
+		Window       windowView
+		Rotations    []rotation.Rotation
+		Reminders    []rotation.Reminder
+		CanOperate   bool
+		Incidents    []rotation.Incident
+		Whats        []rotation.IncidentWhat
+		Zone         string
+		Fingerprints rotation.Fingerprints
 	}{s.base(r, c.ID), c, s.due(c), s.window(c), rotations, reminders, principal(r.Context()).Role >= RoleOperator,
-		incidents, rotation.IncidentWhats, s.loc.String()})
+		incidents, rotation.IncidentWhats, s.loc.String(), s.svc.FingerprintsOf(r.Context(), c, nil)})
 	return nil
 }
 
@@ -411,19 +412,21 @@ func (s *Server) renderRotation(w http.ResponseWriter, r *http.Request, status i
 
 	s.render(w, r, status, "rotation", struct {
 		page
-		Rotation    rotation.Rotation
-		Credential  rotation.Credential
-		Next        rotation.NextAction
-		Events      []rotation.Event
-		RequestText string
-		RetireText  string
-		RetireEarly bool
-		Window      windowView
-		CanOperate  bool
-		Incident    *rotation.Incident
-		Approvals   approvalsView
+		Rotation     rotation.Rotation
+		Credential   rotation.Credential
+		Next         rotation.NextAction
+		Events       []rotation.Event
+		RequestText  string
+		RetireText   string
+		RetireEarly  bool
+		Window       windowView
+		CanOperate   bool
+		Incident     *rotation.Incident
+		Approvals    approvalsView
+		Fingerprints rotation.Fingerprints
 	}{
-		page: base, Rotation: rot, Credential: c, Next: next, Events: events, Incident: incident, Approvals: approvals,
+		Fingerprints: s.svc.FingerprintsOf(r.Context(), c, &rot),
+		page:         base, Rotation: rot, Credential: c, Next: next, Events: events, Incident: incident, Approvals: approvals,
 		RequestText: rotation.RequestText(c, rot, incident), RetireText: rotation.RetireText(c, rot),
 		RetireEarly: next.Action == "retire" && now.Before(next.After),
 		Window:      s.window(c),

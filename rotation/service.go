@@ -38,17 +38,18 @@ type Checker interface {
 // and completes the step in a second change. A crash between the two leaves
 // the step for Recover.
 type Service struct {
-	store         Store
-	incidents     IncidentStore // nil when store keeps no incidents
-	secrets       map[string]SecretStore
-	checker       Checker
-	notifier      Notifier      // nil when no channel is configured
-	persium       PersiumMailer // nil when rotor cannot e-mail Persium
-	now           func() time.Time
-	log           *slog.Logger
-	stepTimeout   time.Duration
-	notifyTimeout time.Duration
-	remindEvery   time.Duration
+	store          Store
+	incidents      IncidentStore // nil when store keeps no incidents
+	secrets        map[string]SecretStore
+	checker        Checker
+	notifier       Notifier      // nil when no channel is configured
+	persium        PersiumMailer // nil when rotor cannot e-mail Persium
+	fingerprintKey []byte        // nil when pages show no fingerprints
+	now            func() time.Time
+	log            *slog.Logger
+	stepTimeout    time.Duration
+	notifyTimeout  time.Duration
+	remindEvery    time.Duration
 }
 
 // Options configure a Service.
@@ -82,11 +83,15 @@ type Options struct {
 	// PersiumMailer e-mails the urgent request of an incident to
 	// Persium's support address. Without one, operators send it by hand.
 	PersiumMailer PersiumMailer
+
+	// FingerprintKey keys the fingerprints FingerprintsOf computes. Empty
+	// means no fingerprints.
+	FingerprintKey []byte
 }
 
 // NewService returns a Service.
 func NewService(o Options) *Service {
-	s := &Service{store: o.Store, secrets: o.Secrets, checker: o.Checker, notifier: o.Notifier, persium: o.PersiumMailer,
+	s := &Service{store: o.Store, secrets: o.Secrets, checker: o.Checker, notifier: o.Notifier, persium: o.PersiumMailer, fingerprintKey: o.FingerprintKey,
 		now: o.Now, log: o.Logger, stepTimeout: o.StepTimeout, notifyTimeout: o.NotifyTimeout, remindEvery: o.IncidentRemindEvery}
 	s.incidents, _ = o.Store.(IncidentStore)
 	if s.notifyTimeout <= 0 {

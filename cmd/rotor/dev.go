@@ -114,7 +114,13 @@ func buildDev(ctx context.Context, log *slog.Logger) (http.Handler, func(), erro
 		return nil, nil, err
 	}
 	secrets = instrumentSecrets(m, secrets, creds)
-	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log,
+	// rotor dev keeps nothing across restarts, so a random key is enough.
+	key, err := fingerprintKey(func(string) string { return "" }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tlsSim.Close()
+		return nil, nil, err
+	}
+	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log, FingerprintKey: key,
 		Notifier: logNotifier{log: log.With("component", "urgent_notifier")}})
 	srv, err := api.New(api.Options{
 		Service: svc, Auth: api.Fixed{Name: "dev", Role: api.RoleOperator}, Logger: log, Dev: sim,

@@ -5,6 +5,7 @@
 //	rotor migrate  apply the database migrations
 //	rotor check    validate a configuration file without starting
 //	rotor scan     search files and git history for a leaked secret, without printing it
+//	rotor fingerprint  print the keyed hash of a secret read from standard input
 //	rotor healthcheck  exit 0 when a running rotor's /readyz returns 200
 //	rotor version  print the version
 package main
@@ -40,6 +41,7 @@ commands:
   migrate  apply the database migrations and exit
   check    validate a configuration file without starting
   scan     search files and git history for a credential's old secret, without printing it
+  fingerprint  print the fingerprint of a secret piped in, to compare with rotor's pages
   healthcheck  exit 0 when a running rotor's /readyz returns 200
   version  print rotor's version
 
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return config.CheckCommand(rest, stdout, stderr, checkOnline(ctx, getenv))
 	case "scan":
 		return runScan(ctx, rest, stdout, stderr, getenv)
+	case "fingerprint":
+		return runFingerprint(ctx, rest, os.Stdin, stdout, stderr, getenv)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":

@@ -151,7 +151,12 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 		cleanup()
 		return nil, nil, err
 	}
-	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log, StepTimeout: stepTimeout,
+	key, err := fingerprintKey(getenv, log)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	svc := rotation.NewService(rotation.Options{Store: store, Secrets: secrets, Checker: checker, Logger: log, StepTimeout: stepTimeout, FingerprintKey: key,
 		Notifier:            newChannelNotifier(cfg, channels, publicURL(cfg, addr)),
 		IncidentRemindEvery: cfg.Incidents.RemindEvery, PersiumMailer: mailer})
 	if err := svc.Recover(ctx); err != nil {
