@@ -113,6 +113,8 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			var authErr *AuthError
 			if errors.As(err, &authErr) {
+				// RFC 6750 section 3: a rejected bearer token names the error.
+				w.Header().Set("WWW-Authenticate", `Bearer realm="rotor", error="invalid_token"`)
 				s.fail(w, r, &httpError{status: http.StatusUnauthorized, code: authErr.Code, message: authErr.Message})
 				return
 			}
@@ -125,6 +127,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			if s.loginURL != "" && r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/api/") {
 				http.Redirect(w, r, s.loginURL+"?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
+			}
+			if strings.HasPrefix(r.URL.Path, "/api/") {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="rotor"`)
 			}
 			s.fail(w, r, &httpError{status: http.StatusUnauthorized, code: "unauthenticated", message: "Sign in, or send a valid API token in the Authorization header."})
 			return

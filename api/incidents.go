@@ -129,6 +129,7 @@ type clockJSON struct {
 	SinceReportSeconds    int64 `json:"since_report_seconds"`
 	ToNewSecretSeconds    int64 `json:"to_new_secret_seconds"`
 	NewSecretPending      bool  `json:"new_secret_pending"`
+	RotationCancelled     bool  `json:"rotation_cancelled"`
 	NewSecretBeforeReport bool  `json:"new_secret_before_report"`
 	ToRetirementSeconds   int64 `json:"to_retirement_seconds"`
 	RetirementPending     bool  `json:"retirement_pending"`
@@ -181,6 +182,7 @@ func (s *Server) toIncidentJSON(d incidentData) incidentJSON {
 	out.Clock = clockJSON{
 		SinceReportSeconds: int64(c.SinceReport / time.Second),
 		ToNewSecretSeconds: int64(c.ToNewSecret / time.Second), NewSecretPending: c.NewSecretPending, NewSecretBeforeReport: c.NewSecretBeforeReport,
+		RotationCancelled:   c.RotationCancelled,
 		ToRetirementSeconds: int64(c.ToRetirement / time.Second), RetirementPending: c.RetirementPending,
 	}
 	return out
@@ -251,6 +253,46 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.toIncidentJSON(d))
+	return nil
+}
+
+// incidentSummaryJSON is one incident in a credential's list.
+type incidentSummaryJSON struct {
+	ID         string                `json:"id"`
+	RotationID string                `json:"rotation_id"`
+	What       rotation.IncidentWhat `json:"what"`
+	ReportedAt time.Time             `json:"reported_at"`
+	ReportedBy string                `json:"reported_by"`
+	Status     string                `json:"status"` // "open" or "closed"
+	ItemsLeft  int                   `json:"items_left"`
+}
+
+// listIncidents returns a credential's incidents, newest first, so that a
+// script that lost the response of a report can find its incident again.
+func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) error {
+	if _, err := require(r, RoleViewer); err != nil {
+		return err
+	}
+	c, err := s.credential(r)
+	if err != nil {
+		return err
+	}
+	incs, err := s.svc.ListIncidents(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Incidents []incidentSummaryJSON `json:"incidents"`
+	}{Incidents: make([]incidentSummaryJSON, len(incs))}
+	for i, inc := range incs {
+		status := "open"
+		if !inc.Open() {
+			status = "closed"
+		}
+		out.Incidents[i] = incidentSummaryJSON{ID: inc.ID, RotationID: inc.RotationID, What: inc.What,
+			ReportedAt: inc.ReportedAt, ReportedBy: inc.ReportedBy, Status: status, ItemsLeft: inc.ItemsLeft()}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -394,6 +436,8 @@ func (s *Server) clockView(d incidentData) clockView {
 	c := d.Incident.Clock(d.Rotation, s.now())
 	v := clockView{SinceReport: rotation.FormatElapsed(c.SinceReport)}
 	switch {
+	case c.RotationCancelled && d.Rotation.IssuedAt.IsZero():
+		v.ToNewSecret = "none: the rotation was cancelled first"
 	case c.NewSecretBeforeReport:
 		v.ToNewSecret = "issued before the report"
 	case c.NewSecretPending:
@@ -401,9 +445,12 @@ func (s *Server) clockView(d incidentData) clockView {
 	default:
 		v.ToNewSecret = rotation.FormatElapsed(c.ToNewSecret)
 	}
-	if c.RetirementPending {
+	switch {
+	case c.RotationCancelled:
+		v.ToRetirement = "none: the rotation was cancelled, and a later emergency or offboarding rotation retires the secret"
+	case c.RetirementPending:
 		v.ToRetirement = "waiting, " + rotation.FormatElapsed(c.ToRetirement) + " so far"
-	} else {
+	default:
 		v.ToRetirement = rotation.FormatElapsed(c.ToRetirement)
 	}
 	if !d.Incident.Open() {
@@ -631,7 +678,8 @@ func (s *Server) markdown(d incidentData) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", when(e.At), mdEscape(e.Actor), what, mdEscape(detail))
 	}
 
-	fmt.Fprintf(&b, "\n## Request sent to Persium\n\n")
+	fmt.Fprintf(&b, "\n## Urgent request to Persium\n\n")
+	fmt.Fprintf(&b, "As rotor words it for the rotation's state at this export; the timeline above lists each e-mail rotor sent to Persium.\n\n")
 	for _, line := range strings.Split(strings.TrimRight(rotation.RequestText(c, rot, &inc), "\n"), "\n") {
 		fmt.Fprintf(&b, "    %s\n", line)
 	}

@@ -220,7 +220,7 @@ func TestIncidentThroughJSONAPI(t *testing.T) {
 		t.Fatalf("Markdown export: %d %s", md.status, md.header.Get("Content-Type"))
 	}
 	for _, w := range []string{"# Incident " + incidentID, "| Status | closed", "- [x] 2. git history: done by otto", "rotation escalated → new_issued",
-		"rotation old_revoked", "incident closed", "## Request sent to Persium", "CI caches"} {
+		"rotation old_revoked", "incident closed", "## Urgent request to Persium", "CI caches"} {
 		if !strings.Contains(md.body, w) {
 			t.Errorf("Markdown export lacks %q:\n%s", w, md.body)
 		}
@@ -577,5 +577,33 @@ func TestPersiumRequestByMail(t *testing.T) {
 		if resp.status != c.status {
 			t.Errorf("%s: %d %s, want %d", name, resp.status, resp.body, c.status)
 		}
+	}
+}
+
+// A credential's incidents are listed newest first, so that a script that
+// lost a report's response can find its incident again.
+func TestListCredentialIncidents(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	empty := f.do("viewer", http.MethodGet, "/api/v1/credentials/cred-a/incidents", "", "")
+	if empty.status != http.StatusOK || !strings.Contains(empty.body, `"incidents":[]`) {
+		t.Errorf("incidents of a credential without any: %d %s, want 200 with an empty list", empty.status, empty.body)
+	}
+	inc := f.reportIncident(t, `{"what":"lost_device","detected_at":"2026-03-01T08:00:00Z"}`)
+
+	resp := f.do("viewer", http.MethodGet, "/api/v1/credentials/cred-a/incidents", "", "")
+	list, _ := resp.json(t)["incidents"].([]any)
+	if resp.status != http.StatusOK || len(list) != 1 {
+		t.Fatalf("incidents: %d %s, want one", resp.status, resp.body)
+	}
+	got := list[0].(map[string]any)
+	if got["id"] != inc["id"] || got["rotation_id"] != inc["rotation_id"] || got["status"] != "open" || got["items_left"] != 3.0 {
+		t.Errorf("listed incident = %v, want %v open with 3 items left", got, inc["id"])
+	}
+	if resp := f.do("viewer", http.MethodGet, "/api/v1/credentials/nope/incidents", "", ""); resp.status != http.StatusNotFound {
+		t.Errorf("incidents of an unknown credential: %d, want 404", resp.status)
+	}
+	if resp := f.do("", http.MethodGet, "/api/v1/credentials/cred-a/incidents", "", ""); resp.status != http.StatusUnauthorized {
+		t.Errorf("incidents without a principal: %d, want 401", resp.status)
 	}
 }

@@ -35,6 +35,7 @@ func (s *Server) jsonRoutes(r chi.Router) {
 	r.Post("/rotations/{id}/force-revoked", s.jsonHandler(s.forceRevoked))
 	r.Post("/rotations/{id}/approve", s.jsonHandler(s.approve))
 	r.Post("/credentials/{id}/incidents", s.jsonHandler(s.reportIncident))
+	r.Get("/credentials/{id}/incidents", s.jsonHandler(s.listIncidents))
 	r.Get("/incidents/{id}", s.jsonHandler(s.getIncident))
 	r.Get("/audit", s.jsonHandler(s.listAudit))
 	r.Post("/incidents/{id}/checklist", s.jsonHandler(s.addChecklistItem))

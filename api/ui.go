@@ -116,7 +116,7 @@ var notices = map[string]string{
 	"rolledback":              "Rolled back: consumers read the old secret again.",
 	"cancelled":               "Rotation cancelled.",
 	"persium-retired":         "The simulated Persium retired the old secret.",
-	"reported":                "Compromise reported, and the emergency rotation is open. Send Persium the urgent request below now, then follow the rotation's next step.",
+	"reported":                "Compromise reported, and its rotation is open. Send Persium the urgent request below now, then follow the rotation's next step.",
 	"force-revoked":           "Recorded: Persium revoked the old secret. Consumers on it fail until you promote, so promote and retire no longer wait for the low-traffic window or the minimum time in dual_active.",
 	"item-added":              "Checklist item added.",
 	"approved":                "Your approval is recorded. The operator can go ahead now.",

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -129,6 +130,9 @@ func (v *validator) auth() {
 		}
 	}
 
+	if strings.HasPrefix(v.c.Server.PublicURL, "http://") && v.c.Server.TLS.Enabled() {
+		v.add("server.public_url", "%s is http:// but rotor serves HTTPS with server.tls_cert_file; use https://, or the identity provider's redirect to /auth/callback cannot reach rotor", quote(v.c.Server.PublicURL))
+	}
 	if v.c.Server.PublicURL == "" {
 		v.add("server.public_url", "is required with auth; set the URL operators reach rotor at, such as https://rotor.example.com, because the identity provider redirects back to its /auth/callback")
 	}

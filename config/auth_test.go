@@ -59,6 +59,8 @@ func TestParseAuthRules(t *testing.T) {
 		"session too long":             {withAuth(t, authBlock+"  session_ttl: 30d\n"), "auth.session_ttl", "outside 5m to 7d"},
 		"idle beyond session":          {withAuth(t, authBlock+"  session_ttl: 1h\n  idle_timeout: 2h\n"), "auth.idle_timeout", "at most auth.session_ttl"},
 		"no public url":                {baseYAML + authBlock, "server.public_url", "is required with auth"},
+		"http public url with TLS":     {edit(t, withAuth(t, authBlock), "public_url: https://", "public_url: http://", "server:\n", "server:\n  tls_cert_file: /nonexistent/c.pem\n  tls_key_file: /nonexistent/k.pem\n"), "server.public_url", "use https://"},
+		"env example for the secret":   {withAuth(t, strings.Replace(authBlock, "    client_secret_env: ROTOR_OIDC_CLIENT_SECRET\n", "", 1)), "auth.oidc.client_secret_env", "such as ROTOR_OIDC_CLIENT_SECRET"},
 		"one TLS file":                 {edit(t, baseYAML, "server:\n", "server:\n  tls_cert_file: /nonexistent/cert.pem\n"), "server.tls_key_file", "set both"},
 	}
 	for name, c := range cases {

@@ -687,7 +687,7 @@ func (d *decoder) strs(key string, n *yaml.Node, dst *[]string) {
 		return
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.fail(key, n.Line, "must be a list, such as [auth.persium.example, api.persium.example], not %s", describe(n))
+		d.fail(key, n.Line, "must be a list in brackets, such as [first, second], not %s", describe(n))
 		return
 	}
 	for i, item := range n.Content {

@@ -39,6 +39,9 @@ func Next(r Rotation, c Credential, now time.Time) NextAction {
 	case StateDualActive:
 		at := RetireAvailableAt(r, c)
 		d := "When every consumer uses the new secret, ask Persium to retire the old one. After Persium confirms, retire it here: rotor checks that the old secret is rejected and the new one accepted."
+		if !r.OldRevokedAt.IsZero() {
+			d = "Persium already revoked the old secret, so there is nothing to ask. Retire it here now: rotor checks that the old secret is rejected and the new one accepted, and removes the old version from the secrets manager."
+		}
 		if now.Before(at) {
 			d += fmt.Sprintf(" Retire is offered from %s (minimum time in dual_active: %s) unless you give a reason.", at.UTC().Format("2006-01-02 15:04 MST"), c.MinDualActive)
 		}
@@ -124,7 +127,9 @@ func urgentRequestText(c Credential, r Rotation, inc Incident) string {
 	}
 	b.WriteString("\n")
 
-	issued := r.State != StateRequested
+	// A cancelled rotation counts as issued only if Persium issued its
+	// secret before the cancellation.
+	issued := r.State == StateNewIssued || r.State == StateDualActive || r.State == StateOldRetired || !r.IssuedAt.IsZero()
 	if issued {
 		b.WriteString("You have already issued a new secret for this client in our open rotation, and we hold it. Please do not issue another one: a second new secret would invalidate the one we are deploying.\n\n")
 	} else {

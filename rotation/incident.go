@@ -355,6 +355,12 @@ type IncidentClock struct {
 	// secret, or to now while RetirementPending.
 	ToRetirement      time.Duration
 	RetirementPending bool
+
+	// RotationCancelled is set when the incident's rotation was cancelled:
+	// neither step is pending then, and a step that did not happen before
+	// the cancellation counts as zero. SecretRetired says what closes the
+	// incident instead.
+	RotationCancelled bool
 }
 
 // Clock returns the incident's clock at now, with r the incident's rotation.
@@ -363,22 +369,25 @@ func (i Incident) Clock(r Rotation, now time.Time) IncidentClock {
 	if !i.ClosedAt.IsZero() {
 		end = i.ClosedAt
 	}
-	c := IncidentClock{SinceReport: nonNegative(end.Sub(i.ReportedAt))}
+	c := IncidentClock{SinceReport: nonNegative(end.Sub(i.ReportedAt)), RotationCancelled: r.State == StateCancelled}
 
 	switch {
+	case r.IssuedAt.IsZero() && c.RotationCancelled:
 	case r.IssuedAt.IsZero():
 		c.NewSecretPending = true
-		c.ToNewSecret = nonNegative(now.Sub(i.ReportedAt))
+		c.ToNewSecret = nonNegative(end.Sub(i.ReportedAt))
 	case r.IssuedAt.Before(i.ReportedAt):
 		c.NewSecretBeforeReport = true
 	default:
 		c.ToNewSecret = r.IssuedAt.Sub(i.ReportedAt)
 	}
 
-	if r.RetiredAt.IsZero() {
+	switch {
+	case r.RetiredAt.IsZero() && c.RotationCancelled:
+	case r.RetiredAt.IsZero():
 		c.RetirementPending = true
-		c.ToRetirement = nonNegative(now.Sub(i.ReportedAt))
-	} else {
+		c.ToRetirement = nonNegative(end.Sub(i.ReportedAt))
+	default:
 		c.ToRetirement = nonNegative(r.RetiredAt.Sub(i.ReportedAt))
 	}
 	return c

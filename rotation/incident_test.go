@@ -289,6 +289,7 @@ func TestUrgentRequestText(t *testing.T) {
 			[]string{"Please issue a new client secret now"}},
 		{rotation.StateNewIssued, false, []string{"Please do not issue another one", "keep the old secret valid for now",
 			"consumers still using it would fail until we have deployed the new one"}, []string{"revoke the previous"}},
+		{rotation.StateCancelled, true, []string{"Please issue a new client secret now"}, []string{"do not issue another"}},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s force %v", tc.state, tc.forceRevoke), func(t *testing.T) {

@@ -2,7 +2,10 @@ package rotation
 
 import (
 	"context"
+	"errors"
 	"strings"
+
+	"github.com/rotorhq/rotor/notify"
 )
 
 // PersiumMailer e-mails messages to Persium's support address through one
@@ -41,7 +44,7 @@ func (s *Service) PersiumRoute() string {
 func (s *Service) SendPersiumRequest(ctx context.Context, actor, incidentID string) (Incident, error) {
 	if s.persium == nil {
 		return Incident{}, newError(ErrInvalid, "persium_mail_not_configured",
-			"rotor cannot e-mail Persium: set persium.support_email and incidents.persium_channel (an smtp channel) in the configuration, or send the request shown on the incident page yourself.")
+			"rotor cannot e-mail Persium: set incidents.persium_support_email and incidents.persium_channel (an smtp channel) in the configuration, or send the request shown on the incident page yourself.")
 	}
 	inc, err := s.Incident(ctx, incidentID)
 	if err != nil {
@@ -91,6 +94,11 @@ func (s *Service) SendPersiumRequest(ctx context.Context, actor, incidentID stri
 
 	if sendErr != nil {
 		log.ErrorContext(ctx, "e-mail urgent request to Persium", "route", route, "error", deliveryErrorText(sendErr))
+		if errors.Is(sendErr, notify.ErrPermanent) {
+			return Incident{}, wrapError(sendErr, ErrUnavailable, "persium_mail_rejected",
+				"The mail server rejected the urgent request to %s for good: %s. A retry will not help: check the address and the smtp channel's settings, and send the request shown on the incident page yourself now.",
+				route, deliveryErrorText(sendErr))
+		}
 		return Incident{}, wrapError(sendErr, ErrUnavailable, "persium_mail_failed",
 			"The mail server did not accept the urgent request to %s: %s. Try again, or send the request shown on the incident page yourself.",
 			route, deliveryErrorText(sendErr))

@@ -104,7 +104,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 			Title: "Sign-in not finished", Problem: true,
 			Paragraphs: []string{
 				"This sign-in did not start in this browser, or a later sign-in in another tab replaced it, so rotor did not accept it.",
-				"Sign in again from this browser.",
+				"Sign in again from this browser. Open rotor at its public address, " + s.publicOrigin() + ": a sign-in that starts at another host name, such as localhost in place of 127.0.0.1, loses its cookie on the way back.",
 			},
 			Action: &link{Href: "/auth/login", Text: "Sign in"},
 		})
@@ -493,3 +493,13 @@ func randomString() string {
 
 var _ api.SignIn = (*SignIn)(nil)
 var _ api.Authenticator = (*SignIn)(nil)
+
+// publicOrigin returns the scheme and host of the redirect URL: the
+// address at which rotor must be opened for sign-in to work.
+func (s *SignIn) publicOrigin() string {
+	u, err := url.Parse(s.cfg.RedirectURL)
+	if err != nil || u.Host == "" {
+		return "server.public_url"
+	}
+	return u.Scheme + "://" + u.Host
+}

@@ -36,14 +36,14 @@ func main() {
 const usage = `usage: rotor <command> [flags]
 
 commands:
-  dev      run rotor in memory with a simulated Persium, for trying it out
-  serve    run rotor on Postgres with the configured secrets managers
-  migrate  apply the database migrations and exit
-  check    validate a configuration file without starting
-  scan     search files and git history for a credential's old secret, without printing it
+  dev          run rotor in memory with a simulated Persium, for trying it out
+  serve        run rotor on Postgres with the configured secrets managers
+  migrate      apply the database migrations and exit
+  check        validate a configuration file without starting
+  scan         search files and git history for a credential's old secret, without printing it
   fingerprint  print the fingerprint of a secret piped in, to compare with rotor's pages
   healthcheck  exit 0 when a running rotor's /readyz returns 200
-  version  print rotor's version
+  version      print rotor's version
 
 Run "rotor <command> -h" for the flags of a command.
 `

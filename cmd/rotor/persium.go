@@ -12,7 +12,8 @@ import (
 
 // persiumMailer e-mails Persium's support address through one of the
 // team's smtp channels: its server, login and sender, with Persium as the
-// only recipient.
+// recipient and the channel's own recipients in copy and as Reply-To, so
+// that the team sees what was sent and gets Persium's answer.
 type persiumMailer struct {
 	channel *smtp.Channel
 	to      string
@@ -34,9 +35,9 @@ func newPersiumMailer(cfg *config.Config, channels map[string]notify.Channel) (r
 }
 
 func (m persiumMailer) SendToPersium(ctx context.Context, subject, text, idempotencyKey string) error {
-	return m.channel.SendMail(ctx, smtp.Mail{To: []string{m.to}, Subject: subject, Text: text, IdempotencyKey: idempotencyKey})
+	return m.channel.SendMail(ctx, smtp.Mail{To: []string{m.to}, Cc: m.channel.Recipients(), Subject: subject, Text: text, IdempotencyKey: idempotencyKey})
 }
 
 func (m persiumMailer) Route() string {
-	return m.to + " through channel " + m.channel.Name()
+	return m.to + " through channel " + m.channel.Name() + ", copied to the channel's recipients"
 }

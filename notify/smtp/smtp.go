@@ -205,6 +205,15 @@ func parseAddress(s string) (*mail.Address, error) {
 	return a, nil
 }
 
+// Recipients returns the channel's own recipients, as configured.
+func (c *Channel) Recipients() []string {
+	out := make([]string, len(c.to))
+	for i, a := range c.to {
+		out[i] = a.String()
+	}
+	return out
+}
+
 // Name returns the channel's configured name, "smtp" by default.
 func (c *Channel) Name() string { return c.name }
 
@@ -218,7 +227,7 @@ func (c *Channel) Send(ctx context.Context, m notify.Message) error {
 		return fmt.Errorf("%s: %w", c.name, err)
 	}
 	subject, text := notify.Render(m, c.loc)
-	msg := c.compose(c.to, subject, text, m.IdempotencyKey)
+	msg := c.compose(envelope{to: c.to, automatic: true}, subject, text, m.IdempotencyKey)
 
 	start := time.Now()
 	err := c.deliver(ctx, c.to, msg)
@@ -352,14 +361,29 @@ func (c *Channel) fail(ctx context.Context, op string, err error) error {
 
 // compose builds the message: headers, a blank line and a quoted-printable
 // UTF-8 body, with CRLF line endings.
-func (c *Channel) compose(recipients []*mail.Address, subject, text, idempotencyKey string) []byte {
+// envelope is who a message goes to and how it presents itself.
+type envelope struct {
+	to, cc []*mail.Address
+
+	// automatic marks a message that rotor sends on its own, such as a
+	// reminder, with Auto-Submitted (RFC 3834), so that auto-responders
+	// stay quiet. A message a person asked rotor to send has none.
+	automatic bool
+}
+
+// addresses formats a list for a header.
+func addresses(list []*mail.Address) string {
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = a.String()
+	}
+	return strings.Join(out, ", ")
+}
+
+func (c *Channel) compose(env envelope, subject, text, idempotencyKey string) []byte {
 	subject = strings.Join(strings.Fields(subject), " ") // no header injection through line breaks
 	if r := []rune(subject); len(r) > maxSubjectRunes {
 		subject = string(r[:maxSubjectRunes-1]) + "…"
-	}
-	to := make([]string, len(recipients))
-	for i, a := range recipients {
-		to[i] = a.String()
 	}
 
 	var b bytes.Buffer
@@ -367,14 +391,22 @@ func (c *Channel) compose(recipients []*mail.Address, subject, text, idempotency
 		b.WriteString(name + ": " + value + "\r\n")
 	}
 	header("From", c.from.String())
-	header("To", strings.Join(to, ", "))
+	header("To", addresses(env.to))
+	if len(env.cc) > 0 {
+		// Replies, which may carry Persium's new secret, go to the team
+		// rather than to rotor's sender address.
+		header("Cc", addresses(env.cc))
+		header("Reply-To", addresses(env.cc))
+	}
 	header("Subject", mime.QEncoding.Encode("utf-8", subject))
 	header("Date", c.now().Format(time.RFC1123Z))
 	header("Message-ID", MessageID(idempotencyKey, c.from.Address))
 	header("MIME-Version", "1.0")
 	header("Content-Type", "text/plain; charset=utf-8")
 	header("Content-Transfer-Encoding", "quoted-printable")
-	header("Auto-Submitted", "auto-generated")
+	if env.automatic {
+		header("Auto-Submitted", "auto-generated")
+	}
 	b.WriteString("\r\n")
 
 	qp := quotedprintable.NewWriter(&b)
@@ -407,6 +439,7 @@ func MessageID(idempotencyKey, from string) string {
 // the urgent request to Persium's support address.
 type Mail struct {
 	To             []string // RFC 5322 addresses
+	Cc             []string // copied, and the Reply-To of the message
 	Subject        string
 	Text           string // the plain-text body
 	IdempotencyKey string // the same key gives the same Message-ID
@@ -422,18 +455,29 @@ func (c *Channel) SendMail(ctx context.Context, m Mail) error {
 	if strings.TrimSpace(m.Subject) == "" || m.IdempotencyKey == "" {
 		return fmt.Errorf("%s: mail needs a subject and an idempotency key: %w", c.name, notify.ErrPermanent)
 	}
-	recipients := make([]*mail.Address, len(m.To))
-	for i, to := range m.To {
-		a, err := parseAddress(to)
-		if err != nil {
-			return fmt.Errorf("%s: recipient %q: %w: %w", c.name, to, err, notify.ErrPermanent)
+	parse := func(list []string) ([]*mail.Address, error) {
+		out := make([]*mail.Address, len(list))
+		for i, s := range list {
+			a, err := parseAddress(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: recipient %q: %w: %w", c.name, s, err, notify.ErrPermanent)
+			}
+			out[i] = a
 		}
-		recipients[i] = a
+		return out, nil
 	}
-	msg := c.compose(recipients, m.Subject, m.Text, m.IdempotencyKey)
+	to, err := parse(m.To)
+	if err != nil {
+		return err
+	}
+	cc, err := parse(m.Cc)
+	if err != nil {
+		return err
+	}
+	msg := c.compose(envelope{to: to, cc: cc}, m.Subject, m.Text, m.IdempotencyKey)
 
 	start := time.Now()
-	err := c.deliver(ctx, recipients, msg)
+	err = c.deliver(ctx, append(to, cc...), msg)
 	attrs := []slog.Attr{
 		slog.String("channel", c.name),
 		slog.String("host", c.host),

@@ -657,13 +657,14 @@ func TestErrorsCarryChannelName(t *testing.T) {
 }
 
 // SendMail goes through the channel's server and login, from its sender,
-// to the given recipients only.
+// to the given recipients and copies only, with replies to the copies and
+// without the Auto-Submitted mark of messages rotor sends on its own.
 func TestSendMailToOtherRecipients(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
 	ch := h.channel(t, h.config())
 
-	m := smtpchannel.Mail{To: []string{"Persium Support <support@persium.example>"}, Subject: "URGENT: suspected\r\nBcc: x@example.com compromise",
+	m := smtpchannel.Mail{To: []string{"Persium Support <support@persium.example>"}, Cc: []string{"platform@example.com"}, Subject: "URGENT: suspected\r\nBcc: x@example.com compromise",
 		Text: "Hello Persium support,\nplease revoke the old secret.\n", IdempotencyKey: "persium-request:inc-1:requested:emergency"}
 	if err := ch.SendMail(context.Background(), m); err != nil {
 		t.Fatalf("SendMail = %v", err)
@@ -674,7 +675,7 @@ func TestSendMailToOtherRecipients(t *testing.T) {
 		t.Fatalf("server saw %d logins and %d messages; want 1 and 1", logins, len(messages))
 	}
 	got := messages[0]
-	if diff := cmp.Diff([]string{"support@persium.example"}, got.to); diff != "" {
+	if diff := cmp.Diff([]string{"support@persium.example", "platform@example.com"}, got.to); diff != "" {
 		t.Errorf("RCPT TO mismatch (-want +got):\n%s", diff)
 	}
 	parsed, err := mail.ReadMessage(bytes.NewReader(got.data))
@@ -683,6 +684,12 @@ func TestSendMailToOtherRecipients(t *testing.T) {
 	}
 	if to := parsed.Header.Get("To"); !strings.Contains(to, "support@persium.example") || strings.Contains(to, "ops@example.com") {
 		t.Errorf("To = %q; want Persium's address only", to)
+	}
+	if cc, reply := parsed.Header.Get("Cc"), parsed.Header.Get("Reply-To"); !strings.Contains(cc, "platform@example.com") || !strings.Contains(reply, "platform@example.com") {
+		t.Errorf("Cc = %q, Reply-To = %q; want the team's address in both", cc, reply)
+	}
+	if auto := parsed.Header.Get("Auto-Submitted"); auto != "" {
+		t.Errorf("Auto-Submitted = %q on a message a person asked for; want none", auto)
 	}
 	if bcc := parsed.Header.Get("Bcc"); bcc != "" {
 		t.Errorf("a line break in the subject added the header Bcc: %q", bcc)
