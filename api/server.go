@@ -7,6 +7,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -62,6 +63,21 @@ type Options struct {
 	// HSTS sets Strict-Transport-Security on every response, for a rotor
 	// that serves TLS itself or only behind an HTTPS proxy.
 	HSTS bool
+
+	// Dependencies, when set, lists the last known state of the
+	// dependencies other than the database, which /readyz reports below
+	// its verdict.
+	Dependencies func() []Dependency
+}
+
+// Dependency is the last known state of something rotor calls, such as a
+// secrets manager. /readyz lists it without letting it decide readiness:
+// with a secrets manager down, rotor still serves its pages, reports
+// compromises and tells operators what failed.
+type Dependency struct {
+	Name    string // such as "secrets manager vault-prod"
+	Failing bool
+	Detail  string // such as "unavailable, on promote 12s ago"; never an error's text
 }
 
 // SignIn is an interactive sign-in, such as OpenID Connect.
@@ -92,6 +108,7 @@ type Server struct {
 	loginURL  string // "" without SignIn
 	hsts      bool
 	tokens    TokenManager
+	deps      func() []Dependency
 	pages     *pages
 }
 
@@ -99,7 +116,7 @@ type Server struct {
 // broken template fails here rather than on the first request.
 func New(o Options) (*Server, error) {
 	s := &Server{svc: o.Service, auth: o.Auth, log: o.Logger, now: o.Now, loc: o.Location, ready: o.Ready, dev: o.Dev,
-		reminders: o.Reminders, publicURL: strings.TrimRight(o.PublicURL, "/"), signIn: o.SignIn, hsts: o.HSTS,
+		reminders: o.Reminders, publicURL: strings.TrimRight(o.PublicURL, "/"), signIn: o.SignIn, hsts: o.HSTS, deps: o.Dependencies,
 		tokens: o.Tokens}
 	if s.signIn != nil {
 		s.loginURL = "/auth/login"
@@ -186,10 +203,26 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			s.log.WarnContext(r.Context(), "not ready", "error", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("not ready: " + readinessMessage(err) + "\n"))
+			s.writeDependencies(w)
 			return
 		}
 	}
 	_, _ = w.Write([]byte("ready\n"))
+	s.writeDependencies(w)
+}
+
+// writeDependencies adds one line per known dependency to a /readyz body.
+func (s *Server) writeDependencies(w http.ResponseWriter) {
+	if s.deps == nil {
+		return
+	}
+	for _, d := range s.deps() {
+		state := "ok"
+		if d.Failing {
+			state = "failing"
+		}
+		_, _ = fmt.Fprintf(w, "%s: %s (%s)\n", d.Name, state, d.Detail)
+	}
 }
 
 // readinessMessage names the dependency that is down, without internal detail.

@@ -67,6 +67,8 @@ type Metrics struct {
 
 	remindersSent    *prometheus.CounterVec
 	reminderFailures *prometheus.CounterVec
+
+	statuses backendStatuses
 }
 
 // backendBuckets range from a fast read (a few milliseconds) to a write

@@ -95,8 +95,10 @@ type instrumentedStore struct {
 
 // observe records one call that started at start and returned err.
 func (s *instrumentedStore) observe(op string, start time.Time, err error) {
+	result := ResultLabel(err)
 	s.m.backendDuration.WithLabelValues(s.backend, op).Observe(time.Since(start).Seconds())
-	s.m.backendCalls.WithLabelValues(s.backend, op, ResultLabel(err)).Inc()
+	s.m.backendCalls.WithLabelValues(s.backend, op, result).Inc()
+	s.m.statuses.record(BackendStatus{Backend: s.backend, At: time.Now(), Op: op, Result: result})
 }
 
 func (s *instrumentedStore) Stage(ctx context.Context, rotationID string, value secret.Value) (secretstore.Versions, error) {

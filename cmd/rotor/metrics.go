@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/rotorhq/rotor/api"
 	"github.com/rotorhq/rotor/config"
 	"github.com/rotorhq/rotor/metrics"
 	"github.com/rotorhq/rotor/rotation"
@@ -132,4 +133,21 @@ func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintln(stdout, text)
 	return 0
+}
+
+// backendDependencies lists, for /readyz, the outcome of the latest call to
+// each secrets manager that rotor called since it started.
+func backendDependencies(m *metrics.Metrics, now func() time.Time) func() []api.Dependency {
+	return func() []api.Dependency {
+		statuses := m.BackendStatuses()
+		out := make([]api.Dependency, len(statuses))
+		for i, b := range statuses {
+			out[i] = api.Dependency{
+				Name:    "secrets manager " + b.Backend,
+				Failing: b.Failing(),
+				Detail:  fmt.Sprintf("last call %s: %s, %s ago", b.Op, b.Result, now().Sub(b.At).Round(time.Second)),
+			}
+		}
+		return out
+	}
 }

@@ -437,13 +437,20 @@ func TestServeVaultFailure(t *testing.T) {
 	if state, step, actions := rig.row(t, id); state != "new_issued" || step != "" || actions[len(actions)-1] != "step_failed" {
 		t.Errorf("after the failed promote: %s, step %q, events %v; want new_issued, no step, a step_failed event", state, step, actions)
 	}
-	if status, body := rig.readyz(t); status != http.StatusOK {
+	// rotor stays ready, because it still serves pages and reports, but
+	// /readyz names the failing secrets manager.
+	status, body := rig.readyz(t)
+	if status != http.StatusOK {
 		t.Errorf("/readyz with Vault failing: %d %q", status, body)
 	}
+	wantContains(t, "/readyz", body, "secrets manager", ": failing (last call promote: unavailable")
 
 	vault.ClearFaults()
 	if r := rig.rotor.must(http.StatusOK, http.MethodPost, "/api/v1/rotations/"+id+"/promote", ""); r["state"] != "dual_active" {
 		t.Errorf("promote after Vault recovered: %v", r["state"])
+	}
+	if _, body := rig.readyz(t); !strings.Contains(body, ": ok (last call") || strings.Contains(body, "failing") {
+		t.Errorf("/readyz after Vault recovered = %q, want the secrets manager ok", body)
 	}
 }
 

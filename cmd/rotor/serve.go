@@ -193,7 +193,7 @@ func buildServer(ctx context.Context, cfg *config.Config, addr string, getenv fu
 
 	srv, err := api.New(api.Options{
 		Service: svc, Auth: acc.auth, SignIn: acc.signIn, Tokens: acc.tokens,
-		Logger: log, Location: loc, Ready: readiness(pool),
+		Logger: log, Location: loc, Ready: readiness(pool), Dependencies: backendDependencies(m, time.Now),
 		Reminders: store, PublicURL: cfg.Server.PublicURL,
 		HSTS: cfg.Server.TLS.Enabled() || strings.HasPrefix(cfg.Server.PublicURL, "https://"),
 	})
