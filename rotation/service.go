@@ -138,22 +138,18 @@ func (s *Service) Request(ctx context.Context, actor, credentialID string, in Re
 		return Rotation{}, err
 	}
 
-	cred, err := s.credential(ctx, credentialID)
-	if err != nil {
-		return Rotation{}, err
-	}
-	if cred.OpenRotationID != "" {
-		return Rotation{}, openRotationError(cred)
-	}
-
+	// The store refuses an unknown credential and a second open rotation,
+	// so the credential is read only to word those errors.
 	r := Rotation{
-		ID: uuid.NewString(), CredentialID: cred.ID, Kind: in.Kind,
+		ID: uuid.NewString(), CredentialID: credentialID, Kind: in.Kind,
 		Reason: in.Reason, Ticket: in.Ticket, RequestedBy: actor,
 	}
-	r, err = s.store.CreateRotation(ctx, r, Event{Actor: actor, Action: ActionRequest, Reason: in.Reason,
+	r, err := s.store.CreateRotation(ctx, r, Event{Actor: actor, Action: ActionRequest, Reason: in.Reason,
 		Detail: fmt.Sprintf("kind %s", in.Kind)})
+	if errors.Is(err, ErrNotFound) {
+		return Rotation{}, wrapError(err, ErrNotFound, "not_found", "There is no credential %s.", QuoteID("credential", credentialID))
+	}
 	if errors.Is(err, ErrConflict) {
-		// Lost a race with another request for the same credential.
 		if cred, cerr := s.store.GetCredential(ctx, credentialID); cerr == nil && cred.OpenRotationID != "" {
 			return Rotation{}, openRotationError(cred)
 		}
@@ -514,7 +510,7 @@ func (s *Service) windowGate(c Credential, action, reason string) (string, error
 // load reads a rotation that must be in state with no step in progress,
 // with its credential and secret store.
 func (s *Service) load(ctx context.Context, rotationID string, state State) (Rotation, Credential, SecretStore, error) {
-	r, err := s.rotation(ctx, rotationID)
+	r, cred, err := s.rotationWithCredential(ctx, rotationID)
 	if err != nil {
 		return Rotation{}, Credential{}, nil, err
 	}
@@ -524,10 +520,6 @@ func (s *Service) load(ctx context.Context, rotationID string, state State) (Rot
 	if r.Step != StepNone {
 		return Rotation{}, Credential{}, nil, newError(ErrConflict, "step_in_progress",
 			"Rotation %s has a %s step in progress since %s. Wait for it to finish and reload.", r.ID, r.Step, r.StepStartedAt.UTC().Format("2006-01-02 15:04:05 MST"))
-	}
-	cred, err := s.credential(ctx, r.CredentialID)
-	if err != nil {
-		return Rotation{}, Credential{}, nil, err
 	}
 	store, ok := s.secrets[cred.ID]
 	if !ok {
@@ -563,6 +555,29 @@ func (s *Service) rotation(ctx context.Context, id string) (Rotation, error) {
 		return Rotation{}, storeError(err, "read rotation")
 	}
 	return r, nil
+}
+
+// rotationWithCredential reads a rotation and its credential: in one query
+// when the store is a RotationCredentialReader, else one after the other.
+func (s *Service) rotationWithCredential(ctx context.Context, id string) (Rotation, Credential, error) {
+	reader, ok := s.store.(RotationCredentialReader)
+	if !ok {
+		r, err := s.rotation(ctx, id)
+		if err != nil {
+			return Rotation{}, Credential{}, err
+		}
+		cred, err := s.credential(ctx, r.CredentialID)
+		return r, cred, err
+	}
+
+	r, cred, err := reader.RotationWithCredential(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Rotation{}, Credential{}, wrapError(err, ErrNotFound, "not_found", "There is no rotation %s.", QuoteID("rotation", id))
+	}
+	if err != nil {
+		return Rotation{}, Credential{}, storeError(err, "read rotation")
+	}
+	return r, cred, nil
 }
 
 func (s *Service) credential(ctx context.Context, id string) (Credential, error) {

@@ -66,6 +66,16 @@ type Store interface {
 	ListUnfinished(ctx context.Context) ([]Rotation, error)
 }
 
+// RotationCredentialReader is a Store that reads a rotation and its
+// credential together. The service uses it, when the store offers it, to
+// load both before a transition in one Postgres round trip instead of two.
+type RotationCredentialReader interface {
+	// RotationWithCredential returns the rotation and its credential, each
+	// as GetRotation and GetCredential return them. An unknown rotation is
+	// ErrNotFound.
+	RotationWithCredential(ctx context.Context, rotationID string) (Rotation, Credential, error)
+}
+
 // Change is one optimistic update of a rotation. The store stamps "now"
 // from its clock once: UpdatedAt, the timestamp of the state entered,
 // StepStartedAt and the event's time all carry the same instant.

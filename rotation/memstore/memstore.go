@@ -156,6 +156,23 @@ func (s *Store) GetRotation(ctx context.Context, id string) (rotation.Rotation, 
 	return r, nil
 }
 
+// RotationWithCredential reads both under one lock, so the pair is
+// consistent, as the single query of the Postgres store is.
+func (s *Store) RotationWithCredential(ctx context.Context, rotationID string) (rotation.Rotation, rotation.Credential, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	r, ok := s.rotations[rotationID]
+	if !ok {
+		return rotation.Rotation{}, rotation.Credential{}, fmt.Errorf("get rotation %s: %w", rotationID, rotation.ErrNotFound)
+	}
+	c, ok := s.credentials[r.CredentialID]
+	if !ok {
+		return rotation.Rotation{}, rotation.Credential{}, fmt.Errorf("get credential %s of rotation %s: %w", r.CredentialID, rotationID, rotation.ErrNotFound)
+	}
+	return r, s.withOpen(c), nil
+}
+
 func (s *Store) ListRotations(ctx context.Context, credentialID string) ([]rotation.Rotation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,4 +256,7 @@ func (s *Store) ListUnfinished(ctx context.Context) ([]rotation.Rotation, error)
 	return out, nil
 }
 
-var _ rotation.Store = (*Store)(nil)
+var (
+	_ rotation.Store                    = (*Store)(nil)
+	_ rotation.RotationCredentialReader = (*Store)(nil)
+)

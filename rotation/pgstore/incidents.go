@@ -395,33 +395,46 @@ func closeIfDone(ctx context.Context, tx pgx.Tx, incidentID string, now time.Tim
 	if err != nil {
 		return fmt.Errorf("close incident %s: %w", incidentID, err)
 	}
-	detail := "the rotation is retired and every checklist item is done"
+	detail := closedDetail
 	if state == rotation.StateCancelled {
-		detail = "a later emergency or offboarding rotation retired the secret that the cancelled rotation left in use, and every checklist item is done"
+		detail = closedByLaterDetail
 	}
 	return insertIncidentEvent(ctx, tx, rotation.IncidentEvent{IncidentID: incidentID, Actor: "rotor", Action: rotation.IncidentClosed,
 		Detail: detail}, now)
 }
 
-// closeIncidentsOfCredential closes the open incidents of a credential
-// whose rotation tx just retired, each if its checklist is done. It locks
-// them in id order, so concurrent callers cannot deadlock.
-func closeIncidentsOfCredential(ctx context.Context, tx pgx.Tx, credentialID string, now time.Time) error {
-	rows, err := tx.Query(ctx, `SELECT id::text FROM incidents WHERE credential_id = $1 AND closed_at IS NULL ORDER BY id FOR UPDATE`, credentialID)
-	if err != nil {
-		return fmt.Errorf("lock the open incidents of credential %s: %w", credentialID, err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("lock the open incidents of credential %s: %w", credentialID, err)
-	}
-	for _, id := range ids {
-		if err := closeIfDone(ctx, tx, id, now); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// The details of an incident's closed event: its own rotation retired the
+// secret, or a later rotation did after its rotation was cancelled.
+const (
+	closedDetail        = "the rotation is retired and every checklist item is done"
+	closedByLaterDetail = "a later emergency or offboarding rotation retired the secret that the cancelled rotation left in use, and every checklist item is done"
+)
+
+// lockIncidentsOfRetiredSQL locks the open incidents of the credential of
+// rotation $1 in id order, so that two such batches cannot deadlock. It
+// locks nothing unless that rotation is old_retired at version $2, that
+// is, unless the retirement before it in Store.applyRetire's batch was made.
+const lockIncidentsOfRetiredSQL = `
+	SELECT i.id FROM incidents i JOIN rotations retiring ON retiring.credential_id = i.credential_id
+	WHERE retiring.id = $1 AND retiring.version = $2 AND retiring.state = 'old_retired' AND i.closed_at IS NULL
+	ORDER BY i.id FOR UPDATE OF i`
+
+// closeIncidentsOfRetiredSQL closes at $3, as closeIfDone does one by one,
+// the incidents that lockIncidentsOfRetiredSQL locked and that may close,
+// and appends a closed event for each, with detail $4 or $5.
+const closeIncidentsOfRetiredSQL = `
+	WITH closed AS (
+		UPDATE incidents i SET closed_at = $3
+		FROM rotations retiring
+		WHERE retiring.id = $1 AND retiring.version = $2 AND retiring.state = 'old_retired'
+		  AND i.credential_id = retiring.credential_id AND i.closed_at IS NULL
+		  AND NOT EXISTS (SELECT 1 FROM incident_checklist c WHERE c.incident_id = i.id AND c.done_at IS NULL)
+		  AND ` + secretRetiredSQL + `
+		RETURNING i.id, (SELECT r.state FROM rotations r WHERE r.id = i.rotation_id) AS rotation_state
+	)
+	INSERT INTO incident_events (incident_id, at, actor, action, detail)
+	SELECT id, $3, 'rotor', 'closed', CASE WHEN rotation_state = 'cancelled' THEN $5 ELSE $4 END
+	FROM closed ORDER BY id`
 
 func (s *Store) ClaimIncidentReminder(ctx context.Context, incidentID string, round int) (bool, error) {
 	if round < 1 {

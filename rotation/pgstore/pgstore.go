@@ -1,7 +1,8 @@
 // Package pgstore is the Postgres rotation.Store. All of rotor's SQL lives
 // here. Each exported method is one transaction. A transition is a single
 // UPDATE that checks the state, version and step it expects, so two
-// concurrent transitions cannot both win.
+// concurrent transitions cannot both win. The same statement inserts its
+// audit event, so that a transition costs one round trip.
 package pgstore
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -109,30 +111,40 @@ const credentialColumns = `c.id, c.organisation, c.organisation_id::text, c.clie
 	   AND r.state IN ('requested', 'new_issued', 'dual_active'))`
 
 func scanCredential(row pgx.Row) (rotation.Credential, error) {
-	var (
-		c                     rotation.Credential
-		period, minDual, over int64
-		retireMode            string
-		lastRetired, issued   *time.Time
-		openID                *string
-	)
-	err := row.Scan(&c.ID, &c.Organisation, &c.OrganisationID, &c.ClientID, &c.AuthMethod,
-		&period, &minDual, &over, &c.Backend, &c.SecretPath, &retireMode,
-		&lastRetired, &c.CreatedAt, &issued, &c.Window, &c.FourEyes, &openID)
-	if err != nil {
+	var dst credentialRow
+	if err := row.Scan(dst.targets()...); err != nil {
 		return rotation.Credential{}, err
 	}
-	c.RotationPeriod = time.Duration(period) * time.Microsecond
-	c.MinDualActive = time.Duration(minDual) * time.Microsecond
-	c.Overlap = time.Duration(over) * time.Microsecond
-	c.RetireMode = secretstore.RetireMode(retireMode)
-	c.LastRetiredAt = timeOrZero(lastRetired)
-	c.IssuedAt = timeOrZero(issued)
+	return dst.credential(), nil
+}
+
+// credentialRow receives the columns of credentialColumns, so that a query
+// can scan a credential next to other columns.
+type credentialRow struct {
+	c                     rotation.Credential
+	period, minDual, over int64
+	retireMode            string
+	lastRetired, issued   *time.Time
+	openID                *string
+}
+
+func (d *credentialRow) targets() []any {
+	return []any{&d.c.ID, &d.c.Organisation, &d.c.OrganisationID, &d.c.ClientID, &d.c.AuthMethod,
+		&d.period, &d.minDual, &d.over, &d.c.Backend, &d.c.SecretPath, &d.retireMode,
+		&d.lastRetired, &d.c.CreatedAt, &d.issued, &d.c.Window, &d.c.FourEyes, &d.openID}
+}
+
+func (d *credentialRow) credential() rotation.Credential {
+	c := d.c
+	c.RotationPeriod = time.Duration(d.period) * time.Microsecond
+	c.MinDualActive = time.Duration(d.minDual) * time.Microsecond
+	c.Overlap = time.Duration(d.over) * time.Microsecond
+	c.RetireMode = secretstore.RetireMode(d.retireMode)
+	c.LastRetiredAt = timeOrZero(d.lastRetired)
+	c.IssuedAt = timeOrZero(d.issued)
 	c.CreatedAt = c.CreatedAt.UTC()
-	if openID != nil {
-		c.OpenRotationID = *openID
-	}
-	return c, nil
+	c.OpenRotationID = deref(d.openID)
+	return c
 }
 
 func (s *Store) SyncCredentials(ctx context.Context, creds []rotation.Credential) error {
@@ -194,59 +206,73 @@ const rotationColumns = `id::text, credential_id, kind, state, version, reason, 
 	paused_at, pause_reason, drift_accepted, old_revoked_at`
 
 func scanRotation(row pgx.Row) (rotation.Rotation, error) {
-	var (
-		r                                         rotation.Rotation
-		kind, state                               string
-		step, stepBy, stepReason                  *string
-		oldV, stagedV, newV                       *string
-		stepStarted, issued, promoted, retired, c *time.Time
-		paused, oldRevoked                        *time.Time
-		pauseReason                               *string
-	)
-	err := row.Scan(&r.ID, &r.CredentialID, &kind, &state, &r.Version, &r.Reason, &r.Ticket, &r.RequestedBy,
-		&step, &stepBy, &stepReason, &stepStarted, &oldV, &stagedV, &newV,
-		&r.CreatedAt, &r.UpdatedAt, &issued, &promoted, &retired, &c,
-		&paused, &pauseReason, &r.DriftAccepted, &oldRevoked)
-	if err != nil {
+	var dst rotationRow
+	if err := row.Scan(dst.targets()...); err != nil {
 		return rotation.Rotation{}, err
 	}
-	r.Kind, r.State = rotation.Kind(kind), rotation.State(state)
-	r.Step, r.StepBy, r.StepReason = rotation.Step(deref(step)), deref(stepBy), deref(stepReason)
-	r.StepStartedAt = timeOrZero(stepStarted)
-	r.Versions = secretstore.Versions{
-		Old:    secretstore.Version(deref(oldV)),
-		Staged: secretstore.Version(deref(stagedV)),
-		New:    secretstore.Version(deref(newV)),
-	}
-	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
-	r.IssuedAt, r.PromotedAt = timeOrZero(issued), timeOrZero(promoted)
-	r.RetiredAt, r.CancelledAt = timeOrZero(retired), timeOrZero(c)
-	r.PausedAt, r.PauseReason = timeOrZero(paused), deref(pauseReason)
-	r.OldRevokedAt = timeOrZero(oldRevoked)
-	return r, nil
+	return dst.rotation(), nil
 }
 
+// rotationRow receives the columns of rotationColumns, so that a query can
+// scan a rotation next to other columns.
+type rotationRow struct {
+	r                             rotation.Rotation
+	kind, state                   string
+	step, stepBy, stepReason      *string
+	oldV, stagedV, newV           *string
+	stepStarted, issued, promoted *time.Time
+	retired, cancelled            *time.Time
+	paused, oldRevoked            *time.Time
+	pauseReason                   *string
+}
+
+func (d *rotationRow) targets() []any {
+	return []any{&d.r.ID, &d.r.CredentialID, &d.kind, &d.state, &d.r.Version, &d.r.Reason, &d.r.Ticket, &d.r.RequestedBy,
+		&d.step, &d.stepBy, &d.stepReason, &d.stepStarted, &d.oldV, &d.stagedV, &d.newV,
+		&d.r.CreatedAt, &d.r.UpdatedAt, &d.issued, &d.promoted, &d.retired, &d.cancelled,
+		&d.paused, &d.pauseReason, &d.r.DriftAccepted, &d.oldRevoked}
+}
+
+func (d *rotationRow) rotation() rotation.Rotation {
+	r := d.r
+	r.Kind, r.State = rotation.Kind(d.kind), rotation.State(d.state)
+	r.Step, r.StepBy, r.StepReason = rotation.Step(deref(d.step)), deref(d.stepBy), deref(d.stepReason)
+	r.StepStartedAt = timeOrZero(d.stepStarted)
+	r.Versions = secretstore.Versions{
+		Old:    secretstore.Version(deref(d.oldV)),
+		Staged: secretstore.Version(deref(d.stagedV)),
+		New:    secretstore.Version(deref(d.newV)),
+	}
+	r.CreatedAt, r.UpdatedAt = r.CreatedAt.UTC(), r.UpdatedAt.UTC()
+	r.IssuedAt, r.PromotedAt = timeOrZero(d.issued), timeOrZero(d.promoted)
+	r.RetiredAt, r.CancelledAt = timeOrZero(d.retired), timeOrZero(d.cancelled)
+	r.PausedAt, r.PauseReason = timeOrZero(d.paused), deref(d.pauseReason)
+	r.OldRevokedAt = timeOrZero(d.oldRevoked)
+	return r
+}
+
+// CreateRotation inserts the rotation and its event in one statement: one
+// transaction and one round trip.
 func (s *Store) CreateRotation(ctx context.Context, r rotation.Rotation, ev rotation.Event) (rotation.Rotation, error) {
 	now := s.stamp()
-	var out rotation.Rotation
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, err = scanRotation(tx.QueryRow(ctx, `
+	out, err := scanRotation(s.pool.QueryRow(ctx, `
+		WITH created AS (
 			INSERT INTO rotations (id, credential_id, kind, state, version, reason, ticket, requested_by, created_at, updated_at)
 			VALUES ($1, $2, $3, 'requested', 1, $4, $5, $6, $7, $7)
-			RETURNING `+rotationColumns,
-			r.ID, r.CredentialID, string(r.Kind), r.Reason, r.Ticket, r.RequestedBy, now))
-		if err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
-				return fmt.Errorf("create rotation for credential %s: %w", r.CredentialID, rotation.ErrNotFound)
-			}
-			return fmt.Errorf("create rotation for credential %s: %w", r.CredentialID, err)
-		}
-		return insertEvent(ctx, tx, out, "", ev, now)
-	})
+			RETURNING *
+		), logged AS (
+			INSERT INTO events (rotation_id, credential_id, at, actor, action, to_state, reason, detail)
+			SELECT created.id, created.credential_id, $7, $8, $9, created.state, $10, $11 FROM created
+		)
+		SELECT `+rotationColumns+` FROM created`,
+		r.ID, r.CredentialID, string(r.Kind), r.Reason, r.Ticket, r.RequestedBy, now,
+		ev.Actor, string(ev.Action), ev.Reason, ev.Detail))
 	if err != nil {
-		return rotation.Rotation{}, err
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23503" { // foreign_key_violation
+			return rotation.Rotation{}, fmt.Errorf("create rotation for credential %s: %w", r.CredentialID, rotation.ErrNotFound)
+		}
+		return rotation.Rotation{}, mapError(fmt.Errorf("create rotation for credential %s with its %s event: %w", r.CredentialID, ev.Action, err))
 	}
 	return out, nil
 }
@@ -278,6 +304,26 @@ func (s *Store) GetRotation(ctx context.Context, id string) (rotation.Rotation, 
 	return r, nil
 }
 
+// RotationWithCredential reads the rotation and its credential in one
+// query, so a transition costs one read before its change.
+func (s *Store) RotationWithCredential(ctx context.Context, rotationID string) (rotation.Rotation, rotation.Credential, error) {
+	if !isUUID(rotationID) {
+		return rotation.Rotation{}, rotation.Credential{}, fmt.Errorf("get rotation %q: %w", rotationID, rotation.ErrNotFound)
+	}
+	var (
+		rot  rotationRow
+		cred credentialRow
+	)
+	err := s.pool.QueryRow(ctx, `
+		SELECT rot.*, `+credentialColumns+`
+		FROM (SELECT `+rotationColumns+` FROM rotations WHERE id = $1) rot
+		JOIN credentials c ON c.id = rot.credential_id`, rotationID).Scan(append(rot.targets(), cred.targets()...)...)
+	if err != nil {
+		return rotation.Rotation{}, rotation.Credential{}, mapError(fmt.Errorf("get rotation %s with its credential: %w", rotationID, err))
+	}
+	return rot.rotation(), cred.credential(), nil
+}
+
 func (s *Store) ListRotations(ctx context.Context, credentialID string) ([]rotation.Rotation, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+rotationColumns+` FROM rotations
 		WHERE credential_id = $1 ORDER BY created_at DESC, id DESC`, credentialID)
@@ -291,9 +337,13 @@ func (s *Store) ListRotations(ctx context.Context, credentialID string) ([]rotat
 	return out, nil
 }
 
-// Apply runs the change as one UPDATE whose WHERE clause is the optimistic
-// check. The SET clause computes the same fields as rotation.Change.Result;
-// in it, a bare column name is the value before the update.
+// Apply runs the change as one statement, which Postgres commits as one
+// transaction in one round trip. The statement is an UPDATE whose WHERE
+// clause is the optimistic check, with data-modifying CTEs that use only
+// the row it returns: the event's INSERT and, for a retirement, the
+// credential's UPDATE. No row back means the check failed and nothing
+// changed. A retirement also closes the credential's incidents, in the
+// same batch (see applyRetire).
 func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation, error) {
 	if !isUUID(c.RotationID) {
 		return rotation.Rotation{}, fmt.Errorf("change rotation %q: %w", c.RotationID, rotation.ErrNotFound)
@@ -303,16 +353,43 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 	}
 
 	now := s.stamp()
+	query, args := applyStatement(c, now)
+	var (
+		out rotation.Rotation
+		err error
+	)
+	if c.To == rotation.StateOldRetired {
+		out, err = s.applyRetire(ctx, c, query, args, now)
+	} else {
+		out, err = scanRotation(s.pool.QueryRow(ctx, query, args...))
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rotation.Rotation{}, s.explainMiss(ctx, c)
+	}
+	if err != nil {
+		return rotation.Rotation{}, mapError(fmt.Errorf("change rotation %s: %w", c.RotationID, err))
+	}
+	return out, nil
+}
+
+// applyStatement returns the statement that makes c at now, and its
+// arguments. The SET clause computes the same fields as
+// rotation.Change.Result; in it, a bare column name is the value before the
+// update.
+func applyStatement(c rotation.Change, now time.Time) (string, []any) {
 	setVersions := c.Versions != nil
 	var v secretstore.Versions
 	if setVersions {
 		v = *c.Versions
 	}
+	args := []any{c.RotationID, string(c.From), c.Version, string(c.Step),
+		string(c.To), now, string(c.NewStep), c.StepBy, c.StepReason,
+		setVersions, string(v.Old), string(v.Staged), string(v.New),
+		c.Pause, c.Resume && c.Pause == "", c.AcceptDrift, c.OldRevoked}
 
-	var out rotation.Rotation
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		out, err = scanRotation(tx.QueryRow(ctx, `
+	var query strings.Builder
+	query.WriteString(`
+		WITH changed AS (
 			UPDATE rotations SET
 				state = $5::rotation_state,
 				issued_at = CASE WHEN $5 = 'new_issued' AND state <> 'new_issued' THEN COALESCE(issued_at, $6) ELSE issued_at END,
@@ -342,52 +419,75 @@ func (s *Store) Apply(ctx context.Context, c rotation.Change) (rotation.Rotation
 				version = version + 1,
 				updated_at = $6
 			WHERE id = $1 AND state = $2 AND version = $3 AND step IS NOT DISTINCT FROM NULLIF($4, '')::rotation_step
-			RETURNING `+rotationColumns,
-			c.RotationID, string(c.From), c.Version, string(c.Step),
-			string(c.To), now, string(c.NewStep), c.StepBy, c.StepReason,
-			setVersions, string(v.Old), string(v.Staged), string(v.New),
-			c.Pause, c.Resume && c.Pause == "", c.AcceptDrift, c.OldRevoked))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return s.explainMiss(ctx, tx, c)
-		}
-		if err != nil {
-			return fmt.Errorf("change rotation %s: %w", c.RotationID, err)
-		}
-
-		if c.Event != nil {
-			if err := insertEvent(ctx, tx, out, c.From, *c.Event, now); err != nil {
-				return err
-			}
-		}
-		if out.State == rotation.StateOldRetired {
-			_, err := tx.Exec(ctx, `UPDATE credentials SET last_retired_at = $2, updated_at = $2 WHERE id = $1`, out.CredentialID, now)
-			if err != nil {
-				return fmt.Errorf("record retirement on credential %s: %w", out.CredentialID, err)
-			}
-			if err := closeIncidentsOfCredential(ctx, tx, out.CredentialID, now); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return rotation.Rotation{}, err
+			RETURNING *
+		)`)
+	if c.Event != nil {
+		query.WriteString(`, logged AS (
+			INSERT INTO events (rotation_id, credential_id, at, actor, action, from_state, to_state, reason, detail)
+			SELECT changed.id, changed.credential_id, $6, $18, $19, $2, changed.state, $20, $21 FROM changed
+		)`)
+		args = append(args, c.Event.Actor, string(c.Event.Action), c.Event.Reason, c.Event.Detail)
 	}
-	return out, nil
+	if c.To == rotation.StateOldRetired {
+		query.WriteString(`, retired AS (
+			UPDATE credentials SET last_retired_at = $6, updated_at = $6
+			FROM changed WHERE credentials.id = changed.credential_id
+		)`)
+	}
+	query.WriteString(`
+		SELECT ` + rotationColumns + ` FROM changed`)
+	return query.String(), args
 }
 
-// explainMiss distinguishes a rotation that does not exist from one that moved on.
-func (s *Store) explainMiss(ctx context.Context, tx pgx.Tx, c rotation.Change) error {
+// applyRetire sends the retirement, query with args, and the closing of
+// the credential's incidents as one batch: one round trip. pgx v5 sends a
+// batch outside a transaction with a single Sync, so Postgres runs it as
+// one implicit transaction. The incidents close only if the retirement
+// commits, and each statement sees the changes of those before it. The
+// incidents are locked and closed in two statements, so that the closing
+// reads with a snapshot taken after the locks were granted, as the
+// separate statements of a transaction did before.
+func (s *Store) applyRetire(ctx context.Context, c rotation.Change, query string, args []any, now time.Time) (rotation.Rotation, error) {
+	var b pgx.Batch
+	b.Queue(query, args...)
+	b.Queue(lockIncidentsOfRetiredSQL, c.RotationID, c.Version+1)
+	b.Queue(closeIncidentsOfRetiredSQL, c.RotationID, c.Version+1, now, closedDetail, closedByLaterDetail)
+
+	br := s.pool.SendBatch(ctx, &b)
+	out, changeErr := scanRotation(br.QueryRow())
+	_, lockErr := br.Exec()
+	_, closeErr := br.Exec()
+	batchErr := br.Close()
+
+	if changeErr != nil && !errors.Is(changeErr, pgx.ErrNoRows) {
+		return rotation.Rotation{}, changeErr
+	}
+	if lockErr != nil {
+		return rotation.Rotation{}, fmt.Errorf("lock the open incidents of the credential: %w", lockErr)
+	}
+	if closeErr != nil {
+		return rotation.Rotation{}, fmt.Errorf("close the incidents of the credential: %w", closeErr)
+	}
+	if batchErr != nil {
+		return rotation.Rotation{}, batchErr
+	}
+	return out, changeErr
+}
+
+// explainMiss distinguishes a rotation that does not exist from one that
+// moved on. It reads after the change's statement ended, so the state it
+// reports may be newer than the one that failed the check.
+func (s *Store) explainMiss(ctx context.Context, c rotation.Change) error {
 	var (
 		state   string
 		version int64
 	)
-	err := tx.QueryRow(ctx, `SELECT state, version FROM rotations WHERE id = $1`, c.RotationID).Scan(&state, &version)
+	err := s.pool.QueryRow(ctx, `SELECT state, version FROM rotations WHERE id = $1`, c.RotationID).Scan(&state, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("change rotation %s: %w", c.RotationID, rotation.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("change rotation %s: %w", c.RotationID, err)
+		return mapError(fmt.Errorf("change rotation %s: %w", c.RotationID, err))
 	}
 	return fmt.Errorf("change rotation %s: it is %s at version %d, not %s at version %d: %w",
 		c.RotationID, state, version, c.From, c.Version, rotation.ErrConflict)
@@ -482,4 +582,7 @@ func isUUID(id string) bool {
 	return true
 }
 
-var _ rotation.Store = (*Store)(nil)
+var (
+	_ rotation.Store                    = (*Store)(nil)
+	_ rotation.RotationCredentialReader = (*Store)(nil)
+)
