@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -404,27 +405,49 @@ func (s *Server) uiReport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	credentialID := chi.URLParam(r, "id")
-	if credentialID == "" {
+	fromDashboard := credentialID == ""
+	if fromDashboard {
 		credentialID = r.PostFormValue("credential")
 	}
+	rep, err := s.report(r, p, credentialID)
+	if err == nil {
+		http.Redirect(w, r, "/incidents/"+url.PathEscape(rep.Incident.ID)+"?done=reported", http.StatusSeeOther)
+		return nil
+	}
+
+	// A report the operator can fix comes back on the page it was sent
+	// from, with the message and everything typed, so nothing is lost.
+	status, code, message, internal := describe(err, "")
+	if internal || status == http.StatusForbidden || status == http.StatusUnauthorized || (status == http.StatusNotFound && !fromDashboard) {
+		return err
+	}
+	form := maps.Clone(r.PostForm)
+	if code == "secret_in_text" {
+		// The free text holds a secret: never send it back in a page.
+		delete(form, "reference")
+		delete(form, "details")
+	}
+	if fromDashboard {
+		return s.renderDashboard(w, r, status, message, form)
+	}
+	return s.renderCredential(w, r, status, message, form)
+}
+
+// report reads the report form and reports the compromise.
+func (s *Server) report(r *http.Request, p Principal, credentialID string) (rotation.Report, error) {
 	if credentialID == "" {
-		return badRequest("invalid_form", "Choose the credential whose secret may have leaked.")
+		return rotation.Report{}, badRequest("invalid_form", "Choose the credential whose secret may have leaked.")
 	}
 	detected, err := s.parseFormTime(r.PostFormValue("detected_at"))
 	if err != nil {
-		return err
+		return rotation.Report{}, err
 	}
-	rep, err := s.svc.ReportCompromise(r.Context(), p.Name, credentialID, rotation.ReportInput{
+	return s.svc.ReportCompromise(r.Context(), p.Name, credentialID, rotation.ReportInput{
 		What: rotation.IncidentWhat(r.PostFormValue("what")), DetectedAt: detected,
 		Reference: r.PostFormValue("reference"), Details: r.PostFormValue("details"),
 		ForceRevoke: r.PostFormValue("force_revoke") == "true",
 		Departing:   departingField(r),
 	})
-	if err != nil {
-		return err
-	}
-	http.Redirect(w, r, "/incidents/"+url.PathEscape(rep.Incident.ID)+"?done=reported", http.StatusSeeOther)
-	return nil
 }
 
 // clockView is an incident's clock as the page shows it.

@@ -607,3 +607,41 @@ func TestListCredentialIncidents(t *testing.T) {
 		t.Errorf("incidents without a principal: %d, want 401", resp.status)
 	}
 }
+
+// A report form that is rejected comes back with the message and what was
+// typed, except text that holds a secret.
+func TestReportFormKeepsInputOnError(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	form := func(path string, v url.Values) response {
+		return f.do("operator", http.MethodPost, path, "application/x-www-form-urlencoded", v.Encode())
+	}
+
+	resp := form("/incidents", url.Values{"credential": {"cred-a"}, "what": {"offboarding"}, "reference": {"HR-77"}, "details": {"left on Friday"}, "force_revoke": {"true"}})
+	if resp.status != http.StatusBadRequest {
+		t.Fatalf("offboarding without a name from the dashboard: %d, want 400", resp.status)
+	}
+	for _, want := range []string{"Name the person who left", `value="HR-77"`, ">left on Friday</textarea>", `value="offboarding" selected`, "checked", `<details id="report" open>`} {
+		if !strings.Contains(resp.body, want) {
+			t.Errorf("the dashboard after a rejected report lacks %q", want)
+		}
+	}
+
+	resp = form("/credentials/cred-a/incidents", url.Values{"what": {"other"}, "detected_at": {"soon"}, "reference": {"INC-9"}})
+	if resp.status != http.StatusBadRequest || !strings.Contains(resp.body, `value="INC-9"`) || !strings.Contains(resp.body, "not a date and time") {
+		t.Errorf("credential page after an unreadable time: %d, want 400 with the message and the reference kept", resp.status)
+	}
+
+	raw, _ := json.Marshal(canary.Reveal())
+	resp = form("/credentials/cred-a/incidents", url.Values{"what": {"other"}, "details": {"zq7marker " + strings.Trim(string(raw), `"`)}})
+	if resp.status != http.StatusBadRequest || !strings.Contains(resp.body, "contain a client secret") {
+		t.Errorf("report with the secret in its details: %d, want 400 saying so", resp.status)
+	}
+	if strings.Contains(resp.body, "zq7marker") {
+		t.Errorf("the page after a report with a secret shows the details again")
+	}
+
+	if resp := form("/incidents", url.Values{"credential": {"nope"}, "what": {"other"}}); resp.status != http.StatusNotFound || !strings.Contains(resp.body, "There is no credential") || !strings.Contains(resp.body, `value="nope"`) {
+		t.Errorf("report for an unknown credential from the dashboard: %d, want 404 on the dashboard with the id kept", resp.status)
+	}
+}

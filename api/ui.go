@@ -77,6 +77,10 @@ type page struct {
 	Notice    string
 	NoticeKey string // the "done" key of Notice, for the element's id
 	Error     string
+
+	// Form is the form that Error rejected, shown again so that nothing
+	// typed is lost; nil otherwise.
+	Form url.Values
 }
 
 // render executes a page into a buffer, and writes status and headers only
@@ -226,6 +230,12 @@ func (s *Server) due(c rotation.Credential) dueView {
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
+	return s.renderDashboard(w, r, http.StatusOK, "", nil)
+}
+
+// renderDashboard renders the dashboard with status. A formError that is
+// not empty is shown above the forms with form filled in again.
+func (s *Server) renderDashboard(w http.ResponseWriter, r *http.Request, status int, formError string, form url.Values) error {
 	if _, err := require(r, RoleViewer); err != nil {
 		return err
 	}
@@ -290,8 +300,13 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		Whats       []rotation.IncidentWhat
 		CanOperate  bool
 	}
-	s.render(w, r, http.StatusOK, "dashboard", dashboardPage{
-		page:        s.base(r, "Credentials"),
+	base := s.base(r, "Credentials")
+	base.Error, base.Form = formError, form
+	if formError != "" {
+		base.Notice = ""
+	}
+	s.render(w, r, status, "dashboard", dashboardPage{
+		page:        base,
 		Credentials: rows,
 		Summary:     summary,
 		Undelivered: len(failed),
@@ -327,6 +342,12 @@ func dashboardURL(after rotation.CredentialCursor, limit int, show bool) string 
 }
 
 func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
+	return s.renderCredential(w, r, http.StatusOK, "", nil)
+}
+
+// renderCredential renders a credential's page with status. A formError
+// that is not empty is shown above the forms with form filled in again.
+func (s *Server) renderCredential(w http.ResponseWriter, r *http.Request, status int, formError string, form url.Values) error {
 	if _, err := require(r, RoleViewer); err != nil {
 		return err
 	}
@@ -348,7 +369,12 @@ func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "credential", struct {
+	base := s.base(r, c.ID)
+	base.Error, base.Form = formError, form
+	if formError != "" {
+		base.Notice = ""
+	}
+	s.render(w, r, status, "credential", struct {
 		page
 		Credential   rotation.Credential
 		Due          dueView
@@ -360,7 +386,7 @@ func (s *Server) credentialPage(w http.ResponseWriter, r *http.Request) error {
 		Whats        []rotation.IncidentWhat
 		Zone         string
 		Fingerprints rotation.Fingerprints
-	}{s.base(r, c.ID), c, s.due(c), s.window(c), rotations, reminders, principal(r.Context()).Role >= RoleOperator,
+	}{base, c, s.due(c), s.window(c), rotations, reminders, principal(r.Context()).Role >= RoleOperator,
 		incidents, rotation.IncidentWhats, s.loc.String(), s.svc.FingerprintsOf(r.Context(), c, nil)})
 	return nil
 }
