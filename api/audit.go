@@ -16,9 +16,9 @@ import (
 // The audit log is served as the page /audit and as GET /api/v1/audit,
 // with the same query parameters:
 //
-//	credential  a credential id, exact
+//	credential  a credential id, exact. It leaves out API token events, which have no credential.
 //	actor       who acted, exact but ignoring case, such as "alice" or "token:ci-deploy"
-//	action      one of rotation.AuditActions
+//	action      one of rotation.AuditActions, such as "retire", "closed" or "token_created"
 //	since       the earliest time, included
 //	until       the latest time, excluded for an RFC 3339 time; a date includes that whole day
 //	cursor      next_cursor of the previous page
@@ -139,7 +139,8 @@ func (s *Server) auditTime(name, value string, endOfDay bool) (time.Time, error)
 // Responses.
 
 // auditEntryJSON is one entry of the audit log. Fields that the entry's
-// source does not have are null.
+// source does not have are null, except the strings credential_id,
+// rotation_id and reason, which are empty.
 type auditEntryJSON struct {
 	Source       rotation.AuditSource `json:"source"`
 	ID           int64                `json:"id"`
@@ -149,6 +150,8 @@ type auditEntryJSON struct {
 	CredentialID string               `json:"credential_id"`
 	RotationID   string               `json:"rotation_id"`
 	IncidentID   *string              `json:"incident_id"`
+	TokenID      *string              `json:"token_id"`
+	TokenName    *string              `json:"token_name"`
 	From         *rotation.State      `json:"from"`
 	To           *rotation.State      `json:"to"`
 	Reason       string               `json:"reason"`
@@ -171,6 +174,10 @@ func toAuditEntryJSON(e rotation.AuditEntry) auditEntryJSON {
 	if e.IncidentID != "" {
 		id := e.IncidentID
 		out.IncidentID = &id
+	}
+	if e.TokenID != "" {
+		id, name := e.TokenID, e.TokenName
+		out.TokenID, out.TokenName = &id, &name
 	}
 	if e.From != "" {
 		from := e.From
@@ -224,9 +231,12 @@ type auditRow struct {
 
 // auditPage renders the audit log with its filter form. A filter that
 // cannot be used re-renders the form with a 400 and the message next to
-// the field, so the person can correct it.
+// the field, so the person can correct it. Token events link to the
+// tokens page for admins only, because only admins may open it. Others see
+// the token's name.
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) error {
-	if _, err := require(r, RoleViewer); err != nil {
+	p, err := require(r, RoleViewer)
+	if err != nil {
 		return err
 	}
 	f, q, err := s.auditFilter(r)
@@ -271,6 +281,8 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) error {
 		CredentialAsText  bool // too many credentials to list, so the form takes the id as text
 		RotationActions   []rotation.Action
 		IncidentActions   []rotation.IncidentAction
+		TokenActions      []rotation.TokenAction
+		TokenLinks        bool // link token events to /admin/tokens
 		Zone              string
 		FirstPage         string // "" on the first page
 		NextPage          string // "" on the last page
@@ -279,6 +291,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) error {
 		page: s.base(r, "Audit log"), Query: q, FilterError: filterError, InvalidField: invalidField,
 		Entries: rows, CredentialOptions: options, CredentialAsText: options == nil,
 		RotationActions: rotation.RotationActions, IncidentActions: rotation.IncidentActions,
+		TokenActions: rotation.TokenActions, TokenLinks: s.tokens != nil && p.Role >= RoleAdmin,
 		Zone: s.loc.String(), FirstPage: firstPage, NextPage: nextPage, LaterPage: !f.Cursor.IsZero(),
 	})
 	return nil

@@ -2,6 +2,9 @@ package api_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -21,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rotorhq/rotor/api"
+	"github.com/rotorhq/rotor/apitoken"
 	"github.com/rotorhq/rotor/internal/pgtest"
 	"github.com/rotorhq/rotor/internal/testlog"
 	"github.com/rotorhq/rotor/rotation"
@@ -39,6 +43,16 @@ var auditZone = time.FixedZone("UTC-5", -5*60*60)
 // directly.
 func setupAudit(t *testing.T) (*fixture, *pgstore.Store) {
 	t.Helper()
+	f, store, _ := setupAuditWithTokens(t)
+	return f, store
+}
+
+// setupAuditWithTokens is setupAudit with API tokens in the same schema,
+// managed on /admin/tokens and /api/v1/tokens as rotor serve does. People
+// still authenticate by roleHeader. It also returns the token store, to
+// create and revoke tokens directly.
+func setupAuditWithTokens(t *testing.T) (*fixture, *pgstore.Store, *apitoken.Store) {
+	t.Helper()
 	clock := storetest.NewClock()
 	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -56,7 +70,9 @@ func setupAudit(t *testing.T) (*fixture, *pgstore.Store) {
 			backendA = b
 		}
 	}
-	store := pgstore.New(pgtest.NewPool(t), clock.Now)
+	pool := pgtest.NewPool(t)
+	store := pgstore.New(pool, clock.Now)
+	tokens := apitoken.New(pool, clock.Now, log)
 	if err := store.SyncCredentials(context.Background(), creds); err != nil {
 		t.Fatalf("SyncCredentials: %v", err)
 	}
@@ -65,7 +81,7 @@ func setupAudit(t *testing.T) (*fixture, *pgstore.Store) {
 		Store: store, Secrets: backends, Checker: checker, Now: clock.Now, Logger: log,
 		Notifier: urgent, PersiumMailer: persium,
 	})
-	srv, err := api.New(api.Options{Service: svc, Auth: roleHeader{}, Logger: log, Now: clock.Now, Dev: sim, Location: auditZone})
+	srv, err := api.New(api.Options{Service: svc, Auth: roleHeader{}, Tokens: tokens, Logger: log, Now: clock.Now, Dev: sim, Location: auditZone})
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
 	}
@@ -74,7 +90,7 @@ func setupAudit(t *testing.T) (*fixture, *pgstore.Store) {
 
 	f := &fixture{t: t, server: hs, sim: sim, backend: backendA, clock: clock, logs: logs, urgent: urgent, persium: persium}
 	t.Cleanup(f.assertNoCanary)
-	return f, store
+	return f, store, tokens
 }
 
 // auditEntry is the part of an entry of GET /api/v1/audit that the tests
@@ -88,14 +104,22 @@ type auditEntry struct {
 	CredentialID string  `json:"credential_id"`
 	RotationID   string  `json:"rotation_id"`
 	IncidentID   *string `json:"incident_id"`
+	TokenID      *string `json:"token_id"`
+	TokenName    *string `json:"token_name"`
 	From         *string `json:"from"`
 	To           *string `json:"to"`
 	Reason       string  `json:"reason"`
 	Detail       string  `json:"detail"`
 }
 
+// String returns "source action actor credential", and the token's name
+// in place of the credential for a token event.
 func (e auditEntry) String() string {
-	return e.Source + " " + e.Action + " " + e.Actor + " " + e.CredentialID
+	s := e.Source + " " + e.Action + " " + e.Actor + " " + e.CredentialID
+	if e.TokenName != nil {
+		s += *e.TokenName
+	}
+	return s
 }
 
 type auditResponse struct {
@@ -367,7 +391,7 @@ func TestAuditRejectsBadFilters(t *testing.T) {
 		{"limit=0", "invalid_limit", []string{"limit", "1 to 200"}},
 		{"limit=201", "invalid_limit", []string{"limit", "1 to 200"}},
 		{"limit=ten", "invalid_limit", []string{"limit", "ten"}},
-		{"action=deleted", "invalid_action", []string{"deleted", "request", "retire", "closed", "item_done"}},
+		{"action=deleted", "invalid_action", []string{"deleted", "request", "retire", "closed", "item_done", "token_created"}},
 		{"since=yesterday", "invalid_since", []string{"since", "yesterday", "2026-03-01", "RFC 3339", "UTC-5"}},
 		{"until=2026-13-01", "invalid_until", []string{"until", "2026-13-01"}},
 		{"since=2026-03-02&until=2026-03-01T00:00:00Z", "invalid_until", []string{"until", "since"}},
@@ -531,8 +555,16 @@ func TestAuditEscapesScriptPayloads(t *testing.T) {
 // Requests and responses of GET /api/v1/audit match the OpenAPI document.
 func TestAuditOpenAPIConformance(t *testing.T) {
 	t.Parallel()
-	f, _ := setupAudit(t)
+	f, _, tokens := setupAuditWithTokens(t)
 	f.auditScenario(t)
+	f.clock.Advance(time.Minute)
+	tok, _, err := tokens.Create(context.Background(), "ada", "ci-deploy", api.RoleOperator, f.clock.Now().Add(24*time.Hour))
+	if err != nil {
+		t.Fatalf("create token: %v", err)
+	}
+	if _, err := tokens.Revoke(context.Background(), "ada", tok.ID); err != nil {
+		t.Fatalf("revoke token: %v", err)
+	}
 	raw := f.do("viewer", http.MethodGet, apiPrefix+"/openapi.json", "", "")
 	doc, err := openapi3.NewLoader().LoadFromData([]byte(raw.body))
 	if err != nil {
@@ -554,6 +586,10 @@ func TestAuditOpenAPIConformance(t *testing.T) {
 	c.call(v, get, apiPrefix+"/audit?limit=3&cursor="+page.NextCursor, "", http.StatusOK)
 	c.call(v, get, apiPrefix+"/audit?credential=cred-b&actor=ada&action=reported&since=2026-03-01&until=2026-03-02T00:00:00Z", "", http.StatusOK)
 	c.call(v, get, apiPrefix+"/audit?action=item_done", "", http.StatusOK)
+	tokenPage := c.call(v, get, apiPrefix+"/audit?actor=ADA&action=token_revoked", "", http.StatusOK)
+	if !strings.Contains(tokenPage.body, `"source":"token"`) {
+		t.Errorf("the conformance check saw no token entry: %s", tokenPage.body)
+	}
 	c.call(v, get, apiPrefix+"/audit?since=2026-03-02&until=2026-03-01", "", http.StatusBadRequest)
 	c.call(v, get, apiPrefix+"/audit?cursor=not-issued-by-rotor", "", http.StatusBadRequest)
 	c.call(v, get, apiPrefix+"/audit?credential=cred-z", "", http.StatusBadRequest)
@@ -561,4 +597,148 @@ func TestAuditOpenAPIConformance(t *testing.T) {
 	c.reject("", get, apiPrefix+"/audit", "", "", http.StatusUnauthorized)
 	c.reject(v, get, apiPrefix+"/audit?limit=201", "", "", http.StatusBadRequest)
 	c.reject(v, get, apiPrefix+"/audit?action=deleted", "", "", http.StatusBadRequest)
+}
+
+// Creating and revoking API tokens are audit entries that a viewer can
+// search by actor and action, which name the token and the admin but never
+// hold the token or its hash. The page links them to the tokens page for
+// admins only.
+func TestAuditListsTokenEvents(t *testing.T) {
+	t.Parallel()
+	f, _, tokens := setupAuditWithTokens(t)
+	f.auditScenario(t)
+
+	// 11:34: ada creates ci-deploy through the API. 11:35: she revokes it
+	// and creates nightly directly in the store.
+	f.clock.Advance(time.Minute)
+	resp := f.do("admin", http.MethodPost, "/api/v1/tokens", "application/json", `{"name":"ci-deploy","role":"admin","expires_in_days":90}`)
+	if resp.status != http.StatusCreated {
+		t.Fatalf("create token: %d %s", resp.status, resp.body)
+	}
+	created := resp.json(t)
+	ciID, _ := created["id"].(string)
+	values := []string{created["token"].(string)}
+	f.clock.Advance(time.Minute)
+	if resp := f.do("admin", http.MethodPost, "/api/v1/tokens/"+ciID+"/revoke", "application/json", `{}`); resp.status != http.StatusOK {
+		t.Fatalf("revoke token: %d %s", resp.status, resp.body)
+	}
+	_, nightly, err := tokens.Create(context.Background(), "ada", "nightly", api.RoleViewer, f.clock.Now().Add(30*24*time.Hour))
+	if err != nil {
+		t.Fatalf("create token nightly: %v", err)
+	}
+	values = append(values, nightly.Reveal())
+
+	var bodies []string // every audit response, searched for the tokens at the end
+	audit := func(query string) []auditEntry {
+		t.Helper()
+		entries := f.auditAll(t, query, 2, nil)
+		bodies = append(bodies, f.do("viewer", http.MethodGet, "/api/v1/audit?limit=200&"+query, "", "").body)
+		return entries
+	}
+
+	all := audit("")
+	want := []string{
+		"token token_created ada nightly",
+		"token token_revoked ada ci-deploy",
+		"token token_created ada ci-deploy",
+		"incident notify_failed rotor cred-b",
+		"incident notified rotor cred-b",
+		"incident reported ada cred-b",
+		"rotation request ada cred-b",
+		"rotation retire otto cred-a",
+		"rotation promote otto cred-a",
+		"rotation issue otto cred-a",
+		"rotation request token:deploy-bot cred-a",
+	}
+	if diff := cmp.Diff(want, describeEntries(all)); diff != "" {
+		t.Fatalf("audit log, newest first (-want +got):\n%s", diff)
+	}
+
+	revoked := all[1]
+	wantDetail := "name ci-deploy, role admin, expires " + created["expires_at"].(string)
+	if revoked.Source != "token" || revoked.TokenID == nil || *revoked.TokenID != ciID || revoked.CredentialID != "" ||
+		revoked.RotationID != "" || revoked.IncidentID != nil || revoked.From != nil || revoked.To != nil || revoked.Detail != wantDetail {
+		t.Errorf("the revocation's entry = %+v, want token %s without credential, rotation or states, and the detail %q",
+			revoked, ciID, wantDetail)
+	}
+
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"actor=ADA", []string{
+			"token token_created ada nightly", "token token_revoked ada ci-deploy", "token token_created ada ci-deploy",
+			"incident reported ada cred-b", "rotation request ada cred-b"}},
+		{"action=token_created", []string{"token token_created ada nightly", "token token_created ada ci-deploy"}},
+		{"action=token_revoked&actor=ada", []string{"token token_revoked ada ci-deploy"}},
+		{"action=token_revoked&actor=otto", []string{}},
+		{"credential=cred-b", []string{
+			"incident notify_failed rotor cred-b", "incident notified rotor cred-b",
+			"incident reported ada cred-b", "rotation request ada cred-b"}},
+		{"credential=cred-a&action=token_created", []string{}},
+		{"since=2026-03-01T11:35:00Z", []string{"token token_created ada nightly", "token token_revoked ada ci-deploy"}},
+	} {
+		if diff := cmp.Diff(c.want, describeEntries(audit(c.query))); diff != "" {
+			t.Errorf("GET /api/v1/audit?%s (-want +got):\n%s", c.query, diff)
+		}
+	}
+
+	// Pages of one put a boundary between each two entries, those of one
+	// instant in the token log included.
+	paged := f.auditAll(t, "", 1, nil)
+	seen := map[string]bool{}
+	for _, e := range paged {
+		key := fmt.Sprintf("%s/%d", e.Source, e.ID)
+		if seen[key] {
+			t.Errorf("pages of 1 list %s twice", key)
+		}
+		seen[key] = true
+	}
+	if diff := cmp.Diff(describeEntries(all), describeEntries(paged)); diff != "" {
+		t.Errorf("pages of 1 (-want +got):\n%s", diff)
+	}
+
+	// A viewer sees the token's name; an admin also gets a link to it on
+	// the tokens page.
+	link := `<a href="/admin/tokens#token-` + ciID + `">token ci-deploy</a>`
+	viewerPage := f.do("viewer", http.MethodGet, "/audit", "", "")
+	bodies = append(bodies, viewerPage.body)
+	if viewerPage.status != http.StatusOK || !strings.Contains(viewerPage.body, "<td>token ci-deploy</td>") {
+		t.Errorf("GET /audit as a viewer: %d, want 200 with the token's name", viewerPage.status)
+	}
+	if strings.Contains(viewerPage.body, `href="/admin/tokens`) {
+		t.Errorf("GET /audit as a viewer links to the tokens page, which only admins may open")
+	}
+	for _, want := range []string{`<optgroup label="API token">`, `<option value="token_revoked">token_revoked</option>`, wantDetail} {
+		if !strings.Contains(viewerPage.body, want) {
+			t.Errorf("GET /audit as a viewer lacks %s", want)
+		}
+	}
+	adminPage := f.do("admin", http.MethodGet, "/audit?action=token_revoked", "", "")
+	bodies = append(bodies, adminPage.body)
+	if adminPage.status != http.StatusOK || !strings.Contains(adminPage.body, link) ||
+		!strings.Contains(adminPage.body, `<option value="token_revoked" selected>`) {
+		t.Errorf("GET /audit?action=token_revoked as an admin: %d, want 200 with %s and the action selected", adminPage.status, link)
+	}
+	if page := f.do("admin", http.MethodGet, "/admin/tokens", "", ""); !strings.Contains(page.body, `id="token-`+ciID+`"`) {
+		t.Errorf("the tokens page has no row with the id the audit link points to")
+	}
+
+	// Neither token nor its hash appears in any audit response.
+	haystack := strings.Join(bodies, "\n")
+	if len(bodies) < 10 {
+		t.Fatalf("only %d audit responses were searched", len(bodies))
+	}
+	if tokenPattern.MatchString(haystack) {
+		t.Errorf("an audit response contains an API token")
+	}
+	for _, v := range values {
+		hash := sha256.Sum256([]byte(v))
+		for _, form := range []string{v, strings.TrimPrefix(v, apitoken.Prefix), hex.EncodeToString(hash[:]),
+			base64.StdEncoding.EncodeToString(hash[:]), base64.RawURLEncoding.EncodeToString(hash[:])} {
+			if strings.Contains(haystack, form) {
+				t.Errorf("an audit response contains an API token or its hash")
+			}
+		}
+	}
 }

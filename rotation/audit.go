@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -20,38 +21,60 @@ type AuditSource string
 const (
 	AuditRotation AuditSource = "rotation" // an Event of a rotation
 	AuditIncident AuditSource = "incident" // an IncidentEvent of an incident
+	AuditToken    AuditSource = "token"    // the creation or revocation of an API token
 )
 
-// rank orders sources that share an instant. Newest first, an incident
-// event comes before a rotation event of the same instant, so that read
-// oldest first a retirement comes before the closing it caused, as in
-// Timeline.
+// auditSources lists every source, in the order of their rank.
+var auditSources = []AuditSource{AuditRotation, AuditIncident, AuditToken}
+
+// rank orders sources that share an instant: newest first, the higher
+// rank comes first. An incident event comes before a rotation event of the
+// same instant, so that read oldest first a retirement comes before the
+// closing it caused, as in Timeline. Token events share no cause with the
+// others, and come first only so that the order is total.
 func (s AuditSource) rank() int {
-	if s == AuditIncident {
+	switch s {
+	case AuditIncident:
 		return 1
+	case AuditToken:
+		return 2
 	}
 	return 0
 }
 
+// TokenAction is the action of an audit entry about an API token. The
+// token_events table of package apitoken stores the same actions without
+// the "token_" prefix, which the audit log adds so that they cannot be
+// mistaken for rotation or incident actions in one list.
+type TokenAction string
+
+const (
+	TokenCreated TokenAction = "token_created" // an admin created the token
+	TokenRevoked TokenAction = "token_revoked" // an admin revoked the token
+)
+
 // AuditEntry is one line of the audit log: a rotation event or an
-// incident event, with the credential and rotation it concerns. It never
-// contains a secret.
+// incident event, with the credential and rotation it concerns, or the
+// creation or revocation of an API token. It never contains a secret, nor
+// an API token or its hash.
 type AuditEntry struct {
 	Source AuditSource
 	ID     int64 // the event's id, unique within its source
 	At     time.Time
 	Actor  string // the person, "token:" and a token's name, or "rotor"
-	Action string // an Action for rotation events, an IncidentAction for incident events
+	Action string // an Action, an IncidentAction or a TokenAction, after the source
 
-	CredentialID string
-	RotationID   string // for incident events, the incident's rotation
-	IncidentID   string // "" for rotation events
+	CredentialID string // "" for token events
+	RotationID   string // for incident events the incident's rotation, and "" for token events
+	IncidentID   string // "" for rotation and token events
+	TokenID      string // token events only: the API token created or revoked
+	TokenName    string // token events only: that token's name, which audit events record after "token:"
 
 	From   State  // rotation events: the state before, "" for the request
-	To     State  // rotation events: the state after; "" for incident events
+	To     State  // rotation events: the state after, and "" for other sources
 	Reason string // rotation events only
-	Detail string
-	Item   int // incident events: the checklist item of item_added and item_done, else 0
+	Detail string // for token events, the token's name, role and expiry
+	Item   int    // incident events: the checklist item of item_added and item_done, else 0
 }
 
 // Cursor returns the position of e in the audit log, for the page that
@@ -61,8 +84,9 @@ func (e AuditEntry) Cursor() AuditCursor {
 }
 
 // AuditCursor is a position in the audit log, which is ordered newest
-// first: by time descending, then incident events before rotation events,
-// then by id descending. The zero cursor is the start of the log.
+// first: by time descending, then token events, incident events and
+// rotation events, then by id descending. The zero cursor is the start of
+// the log.
 type AuditCursor struct {
 	At     time.Time // UTC, at the stores' microsecond precision
 	Source AuditSource
@@ -88,6 +112,22 @@ func CompareAuditCursors(a, b AuditCursor) int {
 		cmp.Compare(b.Source.rank(), a.Source.rank()),
 		cmp.Compare(b.ID, a.ID),
 	)
+}
+
+// Within returns c as a bound in the log of one source, which is ordered
+// by (at, id) descending: the entries of source that follow c are those
+// whose (at, id) is below the returned (at, id). At c's instant, a source
+// ranked below c's still has all its entries to come, so the id is the
+// largest int64. A source ranked above c's is done at that instant, so the
+// id is 0, which is below every id. c must not be the zero cursor.
+func (c AuditCursor) Within(source AuditSource) (time.Time, int64) {
+	switch {
+	case source.rank() < c.Source.rank():
+		return c.At, math.MaxInt64
+	case source.rank() > c.Source.rank():
+		return c.At, 0
+	}
+	return c.At, c.ID
 }
 
 // auditCursorJSON is the content of an encoded AuditCursor.
@@ -134,7 +174,7 @@ func ParseAuditCursor(token string) (AuditCursor, error) {
 	if err := dec.Decode(&c); err != nil || dec.More() {
 		return AuditCursor{}, invalid
 	}
-	if (c.Source != AuditRotation && c.Source != AuditIncident) || c.ID < 1 {
+	if !slices.Contains(auditSources, c.Source) || c.ID < 1 {
 		return AuditCursor{}, invalid
 	}
 	return AuditCursor{At: time.UnixMicro(c.At).UTC(), Source: c.Source, ID: c.ID}, nil
@@ -153,7 +193,7 @@ const maxAuditFilterBytes = 255
 // AuditFilter selects entries of the audit log. Each field that is set
 // narrows the search; the zero filter selects every entry.
 type AuditFilter struct {
-	CredentialID string // exact match
+	CredentialID string // exact match; token events have no credential, so it excludes them
 	Actor        string // exact match ignoring case: ASCII letters in both stores, other letters as lower() in Postgres and strings.ToLower in Go fold them
 	Action       string // one of AuditActions, which also selects the source
 
@@ -179,16 +219,20 @@ func (f AuditFilter) PageSize() int {
 	return f.Limit
 }
 
-// Sources returns the sources an entry matching f can come from: both,
-// unless the action belongs to only one.
+// Sources returns the sources an entry matching f can come from, in the
+// order of their rank: every source whose actions include f's action, but
+// no token events when f names a credential. It returns none for a token
+// action and a credential together, which no entry matches.
 func (f AuditFilter) Sources() []AuditSource {
-	switch {
-	case f.Action == "":
-		return []AuditSource{AuditRotation, AuditIncident}
-	case slices.Contains(IncidentActions, IncidentAction(f.Action)):
-		return []AuditSource{AuditIncident}
+	var out []AuditSource
+	for _, source := range auditSources {
+		switch {
+		case source == AuditToken && f.CredentialID != "":
+		case f.Action == "" || slices.Contains(source.actions(), f.Action):
+			out = append(out, source)
+		}
 	}
-	return []AuditSource{AuditRotation}
+	return out
 }
 
 // Matches reports whether e passes every filter of f, the cursor included.
@@ -247,8 +291,9 @@ type AuditPage struct {
 	NextCursor AuditCursor
 }
 
-// AuditLog searches the audit events of rotations and incidents together.
-// Both rotation stores implement it.
+// AuditLog searches the audit events of rotations, incidents and API
+// tokens together. Both rotation stores implement it, and the memory store
+// has no API tokens.
 type AuditLog interface {
 	// SearchAudit returns the entries matching f, newest first in the
 	// order of CompareAuditCursors, up to f's page size, and the cursor of
@@ -274,15 +319,36 @@ var IncidentActions = []IncidentAction{
 	IncidentItemAdded, IncidentItemDone, IncidentClosed,
 }
 
+// TokenActions lists every TokenAction.
+var TokenActions = []TokenAction{TokenCreated, TokenRevoked}
+
 // AuditActions returns the name of every action the audit log records:
-// the rotation actions, then the incident actions.
+// the rotation actions, the incident actions, then the token actions.
 func AuditActions() []string {
-	out := make([]string, 0, len(RotationActions)+len(IncidentActions))
-	for _, a := range RotationActions {
-		out = append(out, string(a))
+	var out []string
+	for _, source := range auditSources {
+		out = append(out, source.actions()...)
 	}
-	for _, a := range IncidentActions {
-		out = append(out, string(a))
+	return out
+}
+
+// actions returns the name of every action of source.
+func (s AuditSource) actions() []string {
+	switch s {
+	case AuditRotation:
+		return actionNames(RotationActions)
+	case AuditIncident:
+		return actionNames(IncidentActions)
+	case AuditToken:
+		return actionNames(TokenActions)
+	}
+	return nil
+}
+
+func actionNames[A ~string](actions []A) []string {
+	out := make([]string, len(actions))
+	for i, a := range actions {
+		out[i] = string(a)
 	}
 	return out
 }
@@ -299,9 +365,9 @@ func NextAuditPage(entries []AuditEntry, limit int) AuditPage {
 	return AuditPage{Entries: entries, NextCursor: entries[limit-1].Cursor()}
 }
 
-// SearchAudit returns one page of the audit log of every rotation and
-// incident, newest first. A filter that AuditFilter.Check rejects is
-// ErrInvalid with a message for people.
+// SearchAudit returns one page of the audit log of every rotation,
+// incident and API token, newest first. A filter that AuditFilter.Check
+// rejects is ErrInvalid with a message for people.
 func (s *Service) SearchAudit(ctx context.Context, f AuditFilter) (AuditPage, error) {
 	if err := f.Check(); err != nil {
 		return AuditPage{}, err

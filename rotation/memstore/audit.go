@@ -11,6 +11,8 @@ import (
 // SearchAudit filters every rotation and incident event with
 // rotation.AuditFilter.Matches and sorts the matches. It reads the whole
 // log on each call, which suits `rotor dev` and tests, not a large log.
+// It returns no token events: API tokens live only in Postgres (package
+// apitoken), so a store in memory has none.
 func (s *Store) SearchAudit(ctx context.Context, f rotation.AuditFilter) (rotation.AuditPage, error) {
 	if err := f.Check(); err != nil {
 		return rotation.AuditPage{}, fmt.Errorf("search the audit log: %w", err)
@@ -34,10 +36,13 @@ func (s *Store) SearchAudit(ctx context.Context, f rotation.AuditFilter) (rotati
 	return rotation.NextAuditPage(matches[:min(len(matches), limit+1)], limit), nil
 }
 
-// auditEntries returns every event of source as audit entries. The caller
-// holds s.mu.
+// auditEntries returns every event of source as audit entries, and none
+// for rotation.AuditToken. The caller holds s.mu.
 func (s *Store) auditEntries(source rotation.AuditSource) []rotation.AuditEntry {
-	if source == rotation.AuditRotation {
+	switch source {
+	case rotation.AuditToken:
+		return nil
+	case rotation.AuditRotation:
 		out := make([]rotation.AuditEntry, len(s.events))
 		for i, e := range s.events {
 			out[i] = rotation.AuditEntry{

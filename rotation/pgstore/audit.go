@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -13,18 +12,24 @@ import (
 	"github.com/rotorhq/rotor/rotation"
 )
 
-// SearchAudit runs one statement: a UNION ALL of a query over events and
-// one over incident_events, each ordered by (at, id) descending with its
-// own LIMIT, merged and cut to the page. Each branch is a keyset query on
-// an index of migration 00012: (at, id) without filters, or (credential_id,
-// at, id), (lower(actor), at, id) or (action, at, id). Postgres reads that
-// index backwards from the cursor and stops after limit + 1 rows, so a page
-// costs the same wherever it is in the log. An incident event takes its
-// credential and rotation from its incident. It reads one row more than
+// SearchAudit runs one statement: a UNION ALL of a query over events, one
+// over incident_events and one over token_events, each ordered by (at, id)
+// descending with its own LIMIT, merged and cut to the page. A filter that
+// rules a source out leaves its query out. Each branch is a keyset query
+// on an index of migration 00012 or, for token_events, 00013: (at, id)
+// without filters, or (credential_id, at, id), (lower(actor), at, id) or
+// (action, at, id). Postgres reads that index backwards from the cursor and
+// stops after limit + 1 rows, so a page costs the same wherever it is in
+// the log. An incident event takes its credential and rotation from its
+// incident, and a token event its token's name, role and expiry from
+// api_tokens, which package apitoken writes. It reads one row more than
 // the page to learn whether a next page exists.
 func (s *Store) SearchAudit(ctx context.Context, f rotation.AuditFilter) (rotation.AuditPage, error) {
 	if err := f.Check(); err != nil {
 		return rotation.AuditPage{}, fmt.Errorf("search the audit log: %w", err)
+	}
+	if len(f.Sources()) == 0 {
+		return rotation.AuditPage{}, nil
 	}
 	sql, args := auditQuery(f)
 
@@ -47,14 +52,33 @@ func (s *Store) SearchAudit(ctx context.Context, f rotation.AuditFilter) (rotati
 	return rotation.NextAuditPage(entries, f.PageSize()), nil
 }
 
-// rotationAuditColumns and incidentAuditColumns are the columns of the two
-// branches, in the order that scanAuditEntry reads.
+// The columns of the three branches, in the order that scanAuditEntry
+// reads. The rank column orders sources that share an instant, as
+// rotation.CompareAuditCursors does.
+//
+// A token event's action gets the "token_" prefix of rotation.TokenAction:
+// token_events stores "created" and "revoked". Its detail is built from
+// the token's record, whose name, role and expiry the trigger
+// api_tokens_guard (migration 00010) keeps as they were at creation. It
+// never reads the token_hash column.
 const (
 	rotationAuditColumns = `0 AS rank, e.id, e.at, e.actor, e.action, e.credential_id, e.rotation_id::text, '' AS incident_id,
-		COALESCE(e.from_state::text, '') AS from_state, e.to_state::text AS to_state, e.reason, e.detail, 0 AS item`
+		COALESCE(e.from_state::text, '') AS from_state, e.to_state::text AS to_state, e.reason, e.detail, 0 AS item,
+		'' AS token_id, '' AS token_name`
 	incidentAuditColumns = `1 AS rank, ie.id, ie.at, ie.actor, ie.action, i.credential_id, i.rotation_id::text, ie.incident_id::text,
-		'', '', '', ie.detail, COALESCE(ie.item, 0)`
+		'', '', '', ie.detail, COALESCE(ie.item, 0), '', ''`
+	tokenAuditColumns = `2 AS rank, te.id, te.at, te.actor, 'token_' || te.action, '', '', '',
+		'', '', '', format('name %s, role %s, expires %s', t.name, t.role,
+			to_char(t.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')),
+		0, te.token_id::text, t.name`
 )
+
+// auditSourceOfRank is the source of each value of the rank column.
+var auditSourceOfRank = map[int]rotation.AuditSource{
+	0: rotation.AuditRotation,
+	1: rotation.AuditIncident,
+	2: rotation.AuditToken,
+}
 
 func scanAuditEntry(row pgx.CollectableRow) (rotation.AuditEntry, error) {
 	var (
@@ -63,12 +87,16 @@ func scanAuditEntry(row pgx.CollectableRow) (rotation.AuditEntry, error) {
 		from, to string
 	)
 	err := row.Scan(&rank, &e.ID, &e.At, &e.Actor, &e.Action, &e.CredentialID, &e.RotationID, &e.IncidentID,
-		&from, &to, &e.Reason, &e.Detail, &e.Item)
-	e.Source, e.At, e.From, e.To = rotation.AuditRotation, e.At.UTC(), rotation.State(from), rotation.State(to)
-	if rank == 1 {
-		e.Source = rotation.AuditIncident
+		&from, &to, &e.Reason, &e.Detail, &e.Item, &e.TokenID, &e.TokenName)
+	if err != nil {
+		return rotation.AuditEntry{}, err
 	}
-	return e, err
+	source, ok := auditSourceOfRank[rank]
+	if !ok {
+		return rotation.AuditEntry{}, fmt.Errorf("audit entry %d has the unknown rank %d", e.ID, rank)
+	}
+	e.Source, e.At, e.From, e.To = source, e.At.UTC(), rotation.State(from), rotation.State(to)
+	return e, nil
 }
 
 // auditQuery returns the statement of SearchAudit and its arguments. Only
@@ -89,8 +117,11 @@ func auditQuery(f rotation.AuditFilter) (string, []any) {
 // auditBranch returns the query of one source, newest first, limited.
 func auditBranch(q *queryArgs, f rotation.AuditFilter, source rotation.AuditSource, limit string) string {
 	table, columns, from := "e", rotationAuditColumns, "events e"
-	if source == rotation.AuditIncident {
+	switch source {
+	case rotation.AuditIncident:
 		table, columns, from = "ie", incidentAuditColumns, "incident_events ie JOIN incidents i ON i.id = ie.incident_id"
+	case rotation.AuditToken:
+		table, columns, from = "te", tokenAuditColumns, "token_events te JOIN api_tokens t ON t.id = te.token_id"
 	}
 
 	// The branch has at most one upper bound, a row comparison on (at, id),
@@ -98,11 +129,9 @@ func auditBranch(q *queryArgs, f rotation.AuditFilter, source rotation.AuditSour
 	// bound on at, Postgres would start at the row comparison's and skip
 	// rows.
 	//
-	// The cursor (at, source, id) becomes a bound within this source: at
-	// the cursor's instant, a source ranked below the cursor's is still to
-	// come in full, and one ranked above it is done. Until replaces the
-	// cursor's bound when it is lower: ids start at 1, so (at, id) <
-	// (until, 0) is at < until.
+	// The cursor (at, source, id) becomes a bound within this source, as
+	// AuditCursor.Within explains. Until replaces the cursor's bound when
+	// it is lower: ids start at 1, so (at, id) < (until, 0) is at < until.
 	var (
 		where   []string
 		bounded bool
@@ -110,14 +139,8 @@ func auditBranch(q *queryArgs, f rotation.AuditFilter, source rotation.AuditSour
 		id      int64
 	)
 	if c := f.Cursor; !c.IsZero() {
-		at, id, bounded = c.At, c.ID, true
-		switch {
-		case c.Source == source:
-		case source == rotation.AuditRotation: // the cursor is at an incident event, ranked first
-			id = math.MaxInt64
-		default: // the cursor is at a rotation event: incident events of its instant are done
-			id = 0
-		}
+		at, id = c.Within(source)
+		bounded = true
 	}
 	if until := ceilMicro(f.Until); !f.Until.IsZero() && (!bounded || !until.After(at)) {
 		at, id, bounded = until, 0, true
@@ -126,6 +149,8 @@ func auditBranch(q *queryArgs, f rotation.AuditFilter, source rotation.AuditSour
 		where = append(where, fmt.Sprintf("(%[1]s.at, %[1]s.id) < (%s, %s)", table, q.add(at.UTC()), q.add(id)))
 	}
 
+	// Sources leaves token events out when a credential is set, since
+	// they have none.
 	if f.CredentialID != "" {
 		column := "e.credential_id"
 		if source == rotation.AuditIncident {
@@ -137,7 +162,11 @@ func auditBranch(q *queryArgs, f rotation.AuditFilter, source rotation.AuditSour
 		where = append(where, "lower("+table+".actor) = lower("+q.add(f.Actor)+"::text)")
 	}
 	if f.Action != "" {
-		where = append(where, table+".action = "+q.add(f.Action))
+		action := f.Action
+		if source == rotation.AuditToken {
+			action = strings.TrimPrefix(action, "token_")
+		}
+		where = append(where, table+".action = "+q.add(action))
 	}
 	if !f.Since.IsZero() {
 		where = append(where, table+".at >= "+q.add(ceilMicro(f.Since).UTC()))

@@ -220,6 +220,10 @@ func testAuditFilters(t *testing.T, newStore NewStore) {
 			"rotation issue bob cred-b", "rotation issue bob cred-a"}},
 		{"incident action", rotation.AuditFilter{Action: string(rotation.IncidentClosed)}, []string{
 			"incident closed rotor cred-b"}},
+		// No store in this suite has API tokens: the Postgres store's token
+		// events are tested in package pgstore, with package apitoken.
+		{"token action", rotation.AuditFilter{Action: string(rotation.TokenCreated)}, []string{}},
+		{"token action and credential", rotation.AuditFilter{Action: string(rotation.TokenRevoked), CredentialID: "cred-a"}, []string{}},
 		{"action and credential", rotation.AuditFilter{Action: string(rotation.ActionRequest), CredentialID: "cred-b"}, []string{
 			"rotation request carol cred-b"}},
 		{"actor and credential across sources", rotation.AuditFilter{Actor: "rotor", CredentialID: "cred-b"}, []string{
