@@ -105,7 +105,7 @@ type AuthError struct {
 func (e *AuthError) Error() string { return e.Code + ": " + e.Message }
 
 // authenticate resolves the principal once per request. A browser that
-// asks for a page without a session is sent to sign in, when sign-in is
+// requests a page without a session is sent to sign in, when sign-in is
 // configured, and comes back to the page afterwards.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -45,26 +45,28 @@ func (s *Server) loadIncident(r *http.Request, id string) (incidentData, error) 
 	return incidentData{Incident: inc, Rotation: rot, Credential: c, Timeline: timeline}, nil
 }
 
-// notifications returns the timeline's notification outcomes.
-// persiumRequests returns the attempts to e-mail Persium, oldest first.
-func (d incidentData) persiumRequests() []rotation.TimelineEntry {
+// entries returns the timeline's entries of the given actions, oldest first.
+func (d incidentData) entries(actions ...rotation.IncidentAction) []rotation.TimelineEntry {
 	var out []rotation.TimelineEntry
 	for _, e := range d.Timeline {
-		if e.Action == string(rotation.IncidentPersiumSent) || e.Action == string(rotation.IncidentPersiumSendFailed) {
-			out = append(out, e)
+		for _, a := range actions {
+			if e.Action == string(a) {
+				out = append(out, e)
+				break
+			}
 		}
 	}
 	return out
 }
 
+// notifications returns the outcomes of the urgent messages to the team.
 func (d incidentData) notifications() []rotation.TimelineEntry {
-	var out []rotation.TimelineEntry
-	for _, e := range d.Timeline {
-		if e.Action == string(rotation.IncidentNotified) || e.Action == string(rotation.IncidentNotifyFailed) {
-			out = append(out, e)
-		}
-	}
-	return out
+	return d.entries(rotation.IncidentNotified, rotation.IncidentNotifyFailed)
+}
+
+// persiumRequests returns the attempts to e-mail Persium.
+func (d incidentData) persiumRequests() []rotation.TimelineEntry {
+	return d.entries(rotation.IncidentPersiumSent, rotation.IncidentPersiumSendFailed)
 }
 
 // Responses.
@@ -94,8 +96,9 @@ type incidentJSON struct {
 	Clock         clockJSON             `json:"clock"`
 	RequestText   string                `json:"request_text"`
 
-	// PersiumMailRoute is where POST …/persium-request e-mails
-	// RequestText, and "" when rotor is not configured to send it.
+	// PersiumMailRoute is the address and channel that POST
+	// …/persium-request e-mails RequestText through, and "" when rotor is
+	// not configured to send it.
 	PersiumMailRoute string            `json:"persium_mail_route"`
 	PersiumRequests  []persiumMailJSON `json:"persium_requests"`
 }
@@ -422,8 +425,9 @@ func (s *Server) uiReport(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	form := maps.Clone(r.PostForm)
-	if code == "secret_in_text" {
-		// The free text holds a secret: never send it back in a page.
+	// Free text that contains a secret is never sent back in a page, also
+	// when another check failed first and the secret went unnoticed.
+	if code == "secret_in_text" || s.svc.TextContainsSecret(r.Context(), credentialID, form.Get("reference"), form.Get("details")) {
 		delete(form, "reference")
 		delete(form, "details")
 	}

@@ -641,6 +641,16 @@ func TestReportFormKeepsInputOnError(t *testing.T) {
 		t.Errorf("the page after a report with a secret shows the details again")
 	}
 
+	// Another check fails before the secret screen runs: the details still
+	// do not come back.
+	resp = form("/credentials/cred-a/incidents", url.Values{"what": {"offboarding"}, "details": {"zq8marker " + canary.Reveal()}})
+	if resp.status != http.StatusBadRequest || !strings.Contains(resp.body, "Name the person who left") {
+		t.Errorf("offboarding without a name and with the secret in its details: %d, want 400 asking for the name", resp.status)
+	}
+	if strings.Contains(resp.body, "zq8marker") {
+		t.Errorf("the page after a rejected report shows details that contain the secret")
+	}
+
 	if resp := form("/incidents", url.Values{"credential": {"nope"}, "what": {"other"}}); resp.status != http.StatusNotFound || !strings.Contains(resp.body, "There is no credential") || !strings.Contains(resp.body, `value="nope"`) {
 		t.Errorf("report for an unknown credential from the dashboard: %d, want 404 on the dashboard with the id kept", resp.status)
 	}

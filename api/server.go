@@ -73,7 +73,7 @@ type Options struct {
 // Dependency is the last known state of something rotor calls, such as a
 // secrets manager. /readyz lists it without letting it decide readiness:
 // with a secrets manager down, rotor still serves its pages, reports
-// compromises and tells operators what failed.
+// compromises and shows operators what failed.
 type Dependency struct {
 	Name    string // such as "secrets manager vault-prod"
 	Failing bool
@@ -256,8 +256,8 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// strictTransportSecurity tells browsers to reach rotor over HTTPS only,
-// for a year.
+// strictTransportSecurity sets the header that makes browsers reach rotor
+// over HTTPS only, for a year.
 func strictTransportSecurity(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Strict-Transport-Security", "max-age=31536000")

@@ -11,9 +11,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Auth is who may use rotor: operators sign in with OpenID Connect and get
-// a role from their groups. Without it, rotor serve answers on loopback
-// only, as one local operator.
+// Auth is the sign-in configuration: operators sign in with OpenID Connect
+// and get a role from their groups. Without it, rotor serve listens on
+// loopback only, as one local operator.
 type Auth struct {
 	OIDC OIDC
 

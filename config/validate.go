@@ -506,9 +506,9 @@ func (v *validator) env(key, value, what string) {
 }
 
 var exampleEnv = map[string]string{
-	"password_env":    "ROTOR_SMTP_PASSWORD",
-	"url_env":         "ROTOR_SLACK_WEBHOOK_URL",
-	"signing_key_env": "ROTOR_WEBHOOK_SIGNING_KEY",
+	"password_env":      "ROTOR_SMTP_PASSWORD",
+	"url_env":           "ROTOR_SLACK_WEBHOOK_URL",
+	"signing_key_env":   "ROTOR_WEBHOOK_SIGNING_KEY",
 	"client_secret_env": "ROTOR_OIDC_CLIENT_SECRET",
 }
 

@@ -18,8 +18,8 @@ type BackendStatus struct {
 
 // Failing reports whether the result shows the secrets manager itself
 // failing (unreachable, refusing rotor's credentials, or an error of no
-// kind), as opposed to an answer about one secret, such as a conflict or
-// a missing version.
+// kind), as opposed to a result about one secret, such as a conflict or a
+// missing version.
 func (b BackendStatus) Failing() bool {
 	switch b.Result {
 	case "unavailable", "access", "other":

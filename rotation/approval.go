@@ -84,7 +84,7 @@ func (s *Service) Approve(ctx context.Context, actor, rotationID string, action 
 }
 
 // approval returns who approved action on r since r entered its present
-// state, or "" when nobody did. An approval by the requester never counts.
+// state, or "" when no one did. An approval by the requester never counts.
 func (s *Service) approval(ctx context.Context, r Rotation, action ApprovalAction) (string, error) {
 	events, err := s.store.ListEvents(ctx, r.ID)
 	if err != nil {
@@ -104,7 +104,7 @@ func (s *Service) approval(ctx context.Context, r Rotation, action ApprovalActio
 }
 
 // requireApproval returns nil when cred has no four-eyes rule or a second
-// operator approved action on r; otherwise an error that says who may
+// operator approved action on r, and otherwise an error that names who may
 // approve and how. It returns the approver for the audit log.
 func (s *Service) requireApproval(ctx context.Context, r Rotation, cred Credential, action ApprovalAction) (string, error) {
 	if !cred.FourEyes {
@@ -139,7 +139,7 @@ func sameActor(a, b string) bool {
 }
 
 // ApprovedBy returns who approved action on r since r entered its present
-// state, or "" when nobody did or r's credential has no four-eyes rule.
+// state, or "" when no one did or r's credential has no four-eyes rule.
 func (s *Service) ApprovedBy(ctx context.Context, r Rotation, action ApprovalAction) (string, error) {
 	return s.approval(ctx, r, action)
 }

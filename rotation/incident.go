@@ -688,6 +688,23 @@ func (s *Service) validReport(in ReportInput) error {
 	return validText("details", in.Details, MaxDetailsBytes, true)
 }
 
+// TextContainsSecret reports whether any of texts contains a secret of
+// the credential, as secretInText screens a report. An unknown credential
+// contains none.
+func (s *Service) TextContainsSecret(ctx context.Context, credentialID string, texts ...string) bool {
+	c, err := s.store.GetCredential(ctx, credentialID)
+	if err != nil {
+		return false
+	}
+	var open *Rotation
+	if c.OpenRotationID != "" {
+		if r, err := s.store.GetRotation(ctx, c.OpenRotationID); err == nil {
+			open = &r
+		}
+	}
+	return s.secretInText(ctx, c, open, texts...)
+}
+
 // secretInText reports whether any of texts contains a secret of the
 // credential: the one consumers read now and, for an open rotation, its
 // staged, new and old versions, each raw, form-encoded or JSON-escaped. A

@@ -33,7 +33,7 @@ type access struct {
 // deleted.
 const cleanupEvery = time.Hour
 
-// newAccess builds the authenticators the configuration asks for. With
+// newAccess builds the authenticators that the configuration sets up. With
 // sign-in, an API token is tried first, so that a rejected token ends in a
 // 401 that says why instead of falling back to a session.
 func newAccess(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, getenv func(string) string, log *slog.Logger) (*access, error) {
@@ -44,7 +44,7 @@ func newAccess(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, gete
 	o := cfg.Auth.OIDC
 	clientSecret := getenv(o.ClientSecretEnv)
 	if clientSecret == "" {
-		return nil, fmt.Errorf("auth.oidc: the environment variable %s, which holds the OpenID Connect client secret, is missing or empty; set it before starting rotor", o.ClientSecretEnv)
+		return nil, fmt.Errorf("auth.oidc: the environment variable %s, which contains the OpenID Connect client secret, is missing or empty; set it before starting rotor", o.ClientSecretEnv)
 	}
 	roles, err := sso.RoleGroupsFromNames(cfg.Auth.Roles)
 	if err != nil {
@@ -101,7 +101,7 @@ func providerClient(caFile string) (*http.Client, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("auth.oidc.ca_file: %s holds no PEM certificate", caFile)
+			return nil, fmt.Errorf("auth.oidc.ca_file: %s contains no PEM certificate; give a PEM bundle of the provider's CA", caFile)
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

@@ -18,7 +18,6 @@ import (
 	"unicode"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/rotorhq/rotor/config"
 	"github.com/rotorhq/rotor/migrations"
@@ -263,23 +262,7 @@ func credentialIDs(cfg *config.Config) string {
 // scan only reads rotations and records a checklist result. A schema that
 // is behind this rotor is an error whose fix is rotor migrate.
 func connectDatabase(ctx context.Context, url string) (*pgxpool.Pool, error) {
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return nil, errors.New("parse DATABASE_URL: invalid Postgres URL")
-	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pingCtx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to Postgres: %w", err)
-	}
-	db := stdlib.OpenDBFromPool(pool)
-	defer db.Close()
-	if err := schemaCurrent(ctx, db); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return pool, nil
+	return connectPool(ctx, url, func(db *sql.DB) error { return schemaCurrent(ctx, db) })
 }
 
 func schemaCurrent(ctx context.Context, db *sql.DB) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -256,7 +257,16 @@ func localOperator() string {
 	return "local"
 }
 
+// openDatabase connects to rotor's database and applies the migrations.
 func openDatabase(ctx context.Context, url string, log *slog.Logger) (*pgxpool.Pool, error) {
+	return connectPool(ctx, url, func(db *sql.DB) error { return migrations.Up(ctx, db, log) })
+}
+
+// connectPool connects to the Postgres at url and runs prepare on the
+// schema, such as migrating it or checking its version. It closes the pool
+// when either fails. Errors never quote the URL, which may carry a
+// password.
+func connectPool(ctx context.Context, url string, prepare func(db *sql.DB) error) (*pgxpool.Pool, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", errors.New("invalid Postgres URL"))
@@ -269,7 +279,7 @@ func openDatabase(ctx context.Context, url string, log *slog.Logger) (*pgxpool.P
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	if err := migrations.Up(ctx, db, log); err != nil {
+	if err := prepare(db); err != nil {
 		pool.Close()
 		return nil, err
 	}
